@@ -1,0 +1,58 @@
+//! Pure domain logic of todo-backend: no I/O, no Spin SDK. Compiled natively (unit and
+//! property tests) and to `wasm32-wasip2` by the components.
+//!
+//! Modules:
+//! - [`error`]: [`error::FieldError`], the FastAPI-shaped `422` item, and [`error::detail_json`].
+//! - [`task`]: enums, validated values ([`task::Title`], [`task::Description`], [`task::Tags`],
+//!   [`task::TimeZone`]), instants ([`task::parse_instant`], [`task::format_instant`]) and the
+//!   stored [`task::Task`] with its JSON shape and the pending <-> completed toggle.
+//! - [`input`]: create/update bodies ([`input::parse_new_task`], [`input::parse_task_changes`])
+//!   and [`input::apply_changes`].
+//!
+//! # Decisions (the contract is `API.md`; these fill its gaps)
+//!
+//! **Strings.** `title` is trimmed and must then be 1-255 characters (Unicode scalar values,
+//! not bytes). `description` is trimmed, at most 1000 characters; an empty or all-whitespace
+//! description means "no description" and is stored and returned as `null` (on update `""`
+//! clears it, like `null`). No stored string may contain NUL (`\u0000`): PostgreSQL `text`
+//! cannot hold it, so it is a `422`, never a database error.
+//!
+//! **Tags.** Each tag is trimmed and lower-cased, then must be 1-50 characters; duplicates are
+//! removed keeping the first occurrence's position; the limit of 10 applies to the distinct
+//! normalised tags (so `["a","A"," a "]` is one tag). A bad element is reported at
+//! `["body","tags","<index>"]`; too many at `["body","tags"]`. `tags` must be an array of
+//! strings; `null` means none on create and "clear" on update.
+//!
+//! **Enums** (`priority`, `category`, `status`, `recurringRule`, sort parameters) are matched
+//! case-insensitively after trimming; an unknown value is a `422` of type `enum` whose message
+//! lists the accepted values. For `recurringRule`, `""` and `"none"` mean "not recurring".
+//!
+//! **Instants.** Inputs: RFC 3339 with any offset, converted to UTC and truncated to
+//! microseconds (PostgreSQL precision). For compatibility with the seed (pydantic) a date-time
+//! without offset is taken as UTC, and a bare `YYYY-MM-DD` as midnight UTC. `""` means `null`
+//! for `dueDate`, `reminderAt`, `recurringEndDate`. Outputs: always `...T..:..:..mmmZ`.
+//!
+//! **Time zone.** `timeZone` is an IANA name, matched exactly and then case-insensitively,
+//! returned canonically; absent, `null` or `""` means UTC on create; on update `null` means
+//! unchanged and `""` resets to UTC. Unknown names are a `422`.
+//!
+//! **Create.** Unknown fields are ignored (FastAPI default). `null` for an optional field is
+//! the same as absent. `status`/`completed` are ignored on create: a new task is pending.
+//! `recurringEndDate` before `dueDate` is a `422` at `["body","recurringEndDate"]` (equal is
+//! allowed: the end is inclusive). All field errors of a body are reported together.
+//!
+//! **Update** (partial). Absent = unchanged; `null` = cleared for nullable fields. For fields
+//! that cannot be null (`title`, `priority`, `category`, `timeZone`, `completed`, `status`),
+//! `null` means unchanged, as the seed's all-optional update model did. `completed` (bool) and
+//! `status` may change the status (the seed allowed it); given together they must agree.
+//! [`input::apply_changes`] checks cross-field rules on the merged task, resets `reminderSent`
+//! when `reminderAt` gets a different value, maintains `completedAt`, and reports only fields
+//! whose value really changed. If nothing changed the task is returned untouched (same
+//! `updatedAt` and `version`); otherwise `updatedAt = now` and `version += 1`.
+//!
+//! **Toggle.** [`task::Task::toggle`] sets `completedAt` when completing and clears it when
+//! reopening, sets `updatedAt = now`, increments `version`, and returns the changed fields
+//! (`status`, `completed`, `completedAt`) for the `task-updated` event.
+pub mod error;
+pub mod input;
+pub mod task;
