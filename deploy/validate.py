@@ -647,7 +647,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--crd-dir", type=Path, default=REPO.parent / "shared" / "reference" / "spinkube")
     ap.add_argument("--kube-versions", default="1.30,1.34",
                     help="Kubernetes versions to validate core resources against (comma-separated)")
-    ap.add_argument("--renderer", choices=["auto", "kubectl", "kustomize", "builtin"], default="auto")
+    ap.add_argument("--renderer", choices=["auto", "kubectl", "kustomize", "builtin"],
+                    default=os.environ.get("TODO_BACKEND_RENDERER", "auto"),
+                    help="default: $TODO_BACKEND_RENDERER or auto (kubectl, then kustomize, then built-in)")
     ap.add_argument("--dump", type=Path, help="write each rendering to this folder")
     args = ap.parse_args(argv)
 
