@@ -8,6 +8,8 @@
 //!   stored [`task::Task`] with its JSON shape and the pending <-> completed toggle.
 //! - [`input`]: create/update bodies ([`input::parse_new_task`], [`input::parse_task_changes`])
 //!   and [`input::apply_changes`].
+//! - [`listing`]: list query parameters, the keyset [`listing::Cursor`], and the reference
+//!   order/filter semantics (with SQL spellings of them) that the list query must reproduce.
 //!
 //! # Decisions (the contract is `API.md`; these fill its gaps)
 //!
@@ -53,6 +55,15 @@
 //! **Toggle.** [`task::Task::toggle`] sets `completedAt` when completing and clears it when
 //! reopening, sets `updatedAt = now`, increments `version`, and returns the changed fields
 //! (`status`, `completed`, `completedAt`) for the `task-updated` event.
+//!
+//! **Listing.** `limit` outside 1..=500 is a `422` (not clamped). `all` or an empty value for
+//! `status`/`priority`/`category` means no filter. `sort_by` accepts camelCase and snake_case.
+//! Tasks without a due date sort last in both orders; titles sort byte-wise (`COLLATE "C"`);
+//! ties by id in the same direction. `due_before`/`due_after` are inclusive. The cursor is
+//! base64url of `{"s","o","k","i"}` (instant keys as microseconds since the epoch) and is
+//! rejected (`422` at `["query","cursor"]`) when malformed, inconsistent, or used with another
+//! `sort_by`/`sort_order` than it was made for. See the [`listing`] module doc.
 pub mod error;
 pub mod input;
+pub mod listing;
 pub mod task;
