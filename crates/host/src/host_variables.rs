@@ -1,0 +1,18 @@
+//! `fermyon:spin/variables@2.0.0`: only the keys of `[component.<id>.variables]`.
+
+use crate::bindings::imports::fermyon::spin2_0_0::variables::{self as v2, Error};
+use crate::runtime::HostState;
+
+impl v2::Host for HostState {
+    async fn get(&mut self, name: String) -> Result<String, Error> {
+        if crate::manifest::check_variable_name(&name).is_err() {
+            return Err(Error::InvalidName(format!("invalid variable name '{name}'")));
+        }
+        self.component
+            .config
+            .variables
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| Error::Undefined(format!("no variable for \"{name}\"")))
+    }
+}

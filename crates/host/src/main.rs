@@ -1,0 +1,188 @@
+//! `todo-host`: a minimal, faithful local Spin host. See `SPIN-HOST-CONTRACT.md`.
+
+mod app;
+mod bindings;
+mod cron_trigger;
+mod host_variables;
+mod http_trigger;
+mod key_value;
+mod manifest;
+mod outbound_hosts;
+mod outbound_http;
+mod pg;
+mod redis_outbound;
+mod redis_trigger;
+mod routing;
+mod runtime;
+mod runtime_config;
+mod stdio;
+mod variables;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "todo-host", version, about = "Runs a Spin application (spin.toml) locally")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the application (like `spin up`).
+    Up(UpArgs),
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// The application manifest.
+    #[arg(short = 'f', long = "from", alias = "file", default_value = "spin.toml")]
+    manifest: PathBuf,
+    /// Runtime configuration (key-value stores, variable providers).
+    #[arg(long)]
+    runtime_config_file: Option<PathBuf>,
+    /// Address the HTTP trigger listens on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Run only these components (and only the triggers that name them).
+    #[arg(short = 'c', long = "component-id")]
+    component_id: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TODO_HOST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("todo_host=info,warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Up(args) => runtime.block_on(up(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let env = |k: &str| std::env::var(k).ok();
+    let app = app::load(&app::LoadOptions {
+        manifest_path: &args.manifest,
+        runtime_config: args.runtime_config_file.as_deref(),
+        only_components: &args.component_id,
+        env: &env,
+    })?;
+
+    let rt = tokio::task::block_in_place(|| runtime::Runtime::load(&app))?;
+    let engine = rt.engine.clone();
+
+    // HTTP trigger.
+    let mut http_task = None;
+    if !app.http_routes.is_empty() {
+        let router = routing::Router::build(
+            &app.http_base,
+            app.http_routes
+                .iter()
+                .map(|r| (r.component.as_str(), r.route.as_str())),
+        )?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let bound = listener.local_addr()?;
+        let trigger = Arc::new(http_trigger::HttpTrigger::new(
+            engine.clone(),
+            router,
+            &rt.components,
+            bound,
+        )?);
+        println!("Serving http://{bound}");
+        println!("Available Routes:");
+        for (route, component) in trigger.router().routes() {
+            let (path, suffix) = match route.strip_suffix(" (wildcard)") {
+                Some(p) => (p.to_string(), " (wildcard)"),
+                None => (route.clone(), ""),
+            };
+            println!("  {component}: http://{bound}{path}{suffix}");
+        }
+        http_task = Some(tokio::spawn(trigger.serve(listener)));
+    }
+
+    // Redis trigger.
+    let subscribers = redis_trigger::connect(&engine, &app.redis, &rt.components).await?;
+    let mut redis_tasks = tokio::task::JoinSet::new();
+    for s in subscribers {
+        for (address, channel, components) in s.describe() {
+            println!(
+                "Subscribed to Redis channel '{channel}' at {address}: {}",
+                components.join(", ")
+            );
+        }
+        redis_tasks.spawn(s.run());
+    }
+
+    // Cron trigger.
+    for job in &app.cron {
+        let loaded = rt
+            .components
+            .get(&job.component)
+            .with_context(|| format!("component '{}' is not loaded", job.component))?
+            .clone();
+        let runner = cron_trigger::CronRunner::new(&engine, job, loaded)?;
+        println!("Cron schedule {}", runner.describe());
+        tokio::spawn(runner.run());
+    }
+
+    println!(
+        "todo-host: ready (application '{}', {} components, started in {} ms)",
+        app.name,
+        rt.components.len(),
+        started.elapsed().as_millis()
+    );
+
+    let http_done = async {
+        match http_task {
+            Some(t) => t.await,
+            None => std::future::pending().await,
+        }
+    };
+    let redis_lost = async {
+        match redis_tasks.join_next().await {
+            Some(Ok(e)) => e,
+            Some(Err(e)) => anyhow::anyhow!("Redis trigger task failed: {e}"),
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = http_done => match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.context("HTTP trigger stopped")),
+            Err(e) => Err(anyhow::anyhow!("HTTP trigger task failed: {e}")),
+        },
+        e = redis_lost => Err(e),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("todo-host: interrupted, shutting down");
+            Ok(())
+        }
+    }
+}
