@@ -8,6 +8,8 @@
 //!   stored [`task::Task`] with its JSON shape and the pending <-> completed toggle.
 //! - [`input`]: create/update bodies ([`input::parse_new_task`], [`input::parse_task_changes`])
 //!   and [`input::apply_changes`].
+//! - [`event`]: the CloudEvents 1.0 [`event::EventEnvelope`] (builders per topic, strict
+//!   parse, the realtime SSE payload).
 //! - [`listing`]: list query parameters, the keyset [`listing::Cursor`], and the reference
 //!   order/filter semantics (with SQL spellings of them) that the list query must reproduce.
 //!
@@ -63,7 +65,17 @@
 //! base64url of `{"s","o","k","i"}` (instant keys as microseconds since the epoch) and is
 //! rejected (`422` at `["query","cursor"]`) when malformed, inconsistent, or used with another
 //! `sort_by`/`sort_order` than it was made for. See the [`listing`] module doc.
+//!
+//! **Events.** Builders give each event a fresh UUIDv7 id and `time = now` truncated to
+//! milliseconds (the wire precision), `source = "backend-api"` unless replaced with
+//! `with_source`. The inner data is `task_id` + the full task snapshot (`Task::to_json`
+//! fields); `task-updated` adds `before`/`after` objects and `changed_fields`; `reminder-due`
+//! adds `notification`. `EventEnvelope::parse` is strict about the envelope (spec version,
+//! uuid id, known type, `data.event_id`/`event_type` equal to `id`/`type`, non-empty user id,
+//! 1 MiB limit) but ignores extension attributes. A snapshot parsed back with
+//! `Task::from_json` has millisecond precision (the wire format's).
 pub mod error;
+pub mod event;
 pub mod input;
 pub mod listing;
 pub mod task;

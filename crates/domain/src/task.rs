@@ -494,6 +494,108 @@ impl Task {
         })
     }
 
+    /// Parses the [`Task::to_json`] shape back (e.g. an event's task snapshot). Every field of
+    /// API.md's response shape is required; the additive fields default when absent
+    /// (`completedAt` null, `timeZone` UTC, `version` 1, `occurrenceIndex` 0). Values are
+    /// validated with the same rules as inputs. Never panics.
+    pub fn from_json(v: &Value) -> Result<Task, String> {
+        let o = v.as_object().ok_or("task snapshot is not an object")?;
+        let get = |k: &str| {
+            o.get(k)
+                .ok_or_else(|| format!("task snapshot: missing {k}"))
+        };
+        let string = |k: &str| -> Result<&str, String> {
+            get(k)?
+                .as_str()
+                .ok_or_else(|| format!("task snapshot: {k} is not a string"))
+        };
+        let opt_string = |k: &str| -> Result<Option<&str>, String> {
+            match o.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(_) => Err(format!("task snapshot: {k} is not a string")),
+            }
+        };
+        let instant = |k: &str| -> Result<DateTime<Utc>, String> {
+            parse_instant(string(k)?).map_err(|e| format!("task snapshot: {k}: {e}"))
+        };
+        let opt_instant = |k: &str| -> Result<Option<DateTime<Utc>>, String> {
+            opt_string(k)?
+                .map(|s| parse_instant(s).map_err(|e| format!("task snapshot: {k}: {e}")))
+                .transpose()
+        };
+        let uuid = |s: &str, k: &str| {
+            Uuid::parse_str(s).map_err(|_| format!("task snapshot: {k} is not a uuid"))
+        };
+        let boolean = |k: &str| -> Result<bool, String> {
+            get(k)?
+                .as_bool()
+                .ok_or_else(|| format!("task snapshot: {k} is not a boolean"))
+        };
+        let tags: Vec<String> = get("tags")?
+            .as_array()
+            .ok_or("task snapshot: tags is not an array")?
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_string)
+                    .ok_or("task snapshot: tag is not a string")
+            })
+            .collect::<Result<_, _>>()?;
+        let status: Status = string("status")?.parse()?;
+        if boolean("completed")? != (status == Status::Completed) {
+            return Err("task snapshot: completed contradicts status".into());
+        }
+        let user_id = string("userId")?;
+        if user_id.is_empty() {
+            return Err("task snapshot: empty userId".into());
+        }
+        Ok(Task {
+            id: uuid(string("id")?, "id")?,
+            user_id: user_id.to_string(),
+            title: Title::parse(string("title")?)
+                .map_err(|e| format!("task snapshot: {}", e.msg))?,
+            description: match opt_string("description")? {
+                Some(d) => {
+                    Description::parse(d).map_err(|e| format!("task snapshot: {}", e.msg))?
+                }
+                None => None,
+            },
+            priority: string("priority")?.parse()?,
+            category: string("category")?.parse()?,
+            status,
+            due_date: opt_instant("dueDate")?,
+            created_at: instant("createdAt")?,
+            updated_at: instant("updatedAt")?,
+            completed_at: opt_instant("completedAt")?,
+            recurring_rule: opt_string("recurringRule")?.map(str::parse).transpose()?,
+            recurring_end_date: opt_instant("recurringEndDate")?,
+            parent_task_id: opt_string("parentTaskId")?
+                .map(|s| uuid(s, "parentTaskId"))
+                .transpose()?,
+            reminder_at: opt_instant("reminderAt")?,
+            reminder_sent: boolean("reminderSent")?,
+            tags: Tags::parse(&tags).map_err(|e| format!("task snapshot: {}", e.msg))?,
+            time_zone: match opt_string("timeZone")? {
+                Some(z) => TimeZone::parse(z).map_err(|e| format!("task snapshot: {}", e.msg))?,
+                None => TimeZone::UTC,
+            },
+            version: match o.get("version") {
+                None => 1,
+                Some(v) => v
+                    .as_i64()
+                    .ok_or("task snapshot: version is not an integer")?,
+            },
+            occurrence_index: match o.get("occurrenceIndex") {
+                None => 0,
+                Some(v) => v
+                    .as_i64()
+                    .and_then(|i| i32::try_from(i).ok())
+                    .ok_or("task snapshot: occurrenceIndex is not a 32-bit integer")?,
+            },
+        })
+    }
+
     /// The JSON value of one field as it appears in [`Task::to_json`] (for before/after).
     /// Unknown names give `null`.
     pub fn field_json(&self, field: &str) -> Value {
