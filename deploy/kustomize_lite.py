@@ -28,7 +28,15 @@ import yaml
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 SUPPORTED_FIELDS = {"apiVersion", "kind", "resources", "namespace", "images", "configurations",
-                    "generatorOptions", "configMapGenerator", "secretGenerator", "patches"}
+                    "generatorOptions", "configMapGenerator", "secretGenerator", "patches", "sortOptions"}
+# kustomize's legacy output order (the default sortOptions): these kinds first, in this
+# order, the webhook configurations last, everything else in between; ties by
+# group_version_kind, then namespace and name.
+LEGACY_FIRST = ["Namespace", "ResourceQuota", "StorageClass", "CustomResourceDefinition", "ServiceAccount",
+                "PodSecurityPolicy", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ConfigMap",
+                "Secret", "Endpoints", "Service", "LimitRange", "PriorityClass", "PersistentVolume",
+                "PersistentVolumeClaim", "Deployment", "StatefulSet", "CronJob", "PodDisruptionBudget"]
+LEGACY_LAST = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
 # Kinds kustomize's namespace transformer leaves without a namespace (cluster-scoped).
 CLUSTER_SCOPED = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
                   "PersistentVolume", "StorageClass", "RuntimeClass", "PriorityClass", "APIService",
@@ -286,6 +294,9 @@ def _build(kdir: Path) -> tuple[list[dict], list[dict]]:
                     objs += doc["items"]
                 else:
                     objs.append(doc)
+    so = k.get("sortOptions") or {}
+    if so and (set(so) != {"order"} or so["order"] not in ("fifo", "legacy")):
+        raise KustomizeError(f"{kdir}: kustomize_lite supports only sortOptions.order fifo or legacy")
     options = k.get("generatorOptions") or {}
     if set(options) - {"disableNameSuffixHash", "labels", "annotations"}:
         raise KustomizeError(f"{kdir}: generatorOptions field not supported by kustomize_lite")
@@ -323,8 +334,26 @@ def _build(kdir: Path) -> tuple[list[dict], list[dict]]:
     return objs, image_specs
 
 
+def _legacy_key(obj: dict):
+    kind = obj.get("kind", "")
+    if kind in LEGACY_FIRST:
+        rank = LEGACY_FIRST.index(kind) - len(LEGACY_FIRST)
+    elif kind in LEGACY_LAST:
+        rank = 1 + LEGACY_LAST.index(kind)
+    else:
+        rank = 0
+    group, _, version = obj.get("apiVersion", "").rpartition("/")
+    gvk = "_".join([group or "~G", version or "~V", kind or "~K"])
+    md = obj.get("metadata") or {}
+    return (rank, gvk, md.get("namespace") or "", md.get("name") or "")
+
+
 def build(kdir: Path) -> list[dict]:
-    return _build(Path(kdir))[0]
+    """Renders a kustomization, in kustomize's output order."""
+    kdir = Path(kdir)
+    objs = _build(kdir)[0]
+    order = (_load_kustomization(kdir.resolve()).get("sortOptions") or {}).get("order", "legacy")
+    return objs if order == "fifo" else sorted(objs, key=_legacy_key)
 
 
 # --------------------------------------------------------------------------- comparison
@@ -353,9 +382,13 @@ def compare(kdir: Path) -> list[str]:
             return []  # both refuse it
         return [f"{kdir}: kubectl {'failed' if proc.returncode else 'rendered'}, kustomize_lite "
                 f"{'failed: ' + str(mine) if isinstance(mine, Exception) else 'rendered'}"]
-    theirs = {_key(o): _normal(o) for o in yaml.safe_load_all(proc.stdout) if o}
+    theirs_list = [o for o in yaml.safe_load_all(proc.stdout) if o]
+    theirs = {_key(o): _normal(o) for o in theirs_list}
     ours = {_key(o): _normal(o) for o in mine}
     diffs = []
+    if [_key(o) for o in theirs_list] != [_key(o) for o in mine] and set(theirs) == set(ours):
+        diffs.append(f"{kdir}: different order:\n  kubectl:        {[_key(o) for o in theirs_list]}"
+                     f"\n  kustomize_lite: {[_key(o) for o in mine]}")
     for key in sorted(set(theirs) | set(ours), key=str):
         if key not in ours:
             diffs.append(f"{kdir}: {key} only from kubectl")

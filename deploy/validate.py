@@ -628,6 +628,27 @@ def check_workload_refs(index: Index, spin: SpinApp | None, strict: bool, label:
                             problems.add(where, f"volume {vol.get('name')}: {k} {vol[src].get(key)!r} is not in this kustomization")
 
 
+def check_order(objs: list[dict], label: str, problems: Problems) -> None:
+    """`kubectl apply -k` creates objects in the rendered order: a Namespace must come before
+    what it holds, and a SpinAppExecutor before the SpinApps using it (spin-operator's
+    admission webhook rejects a SpinApp whose executor does not exist yet)."""
+    seen: set[tuple[str, str | None, str]] = set()
+    present = {(o.get("kind"), (o.get("metadata") or {}).get("namespace"), (o.get("metadata") or {}).get("name"))
+               for o in objs}
+    for o in objs:
+        md = o.get("metadata") or {}
+        ns = md.get("namespace")
+        if ns and ("Namespace", None, ns) in present and ("Namespace", None, ns) not in seen:
+            problems.add(label, f"{obj_id(o)} comes before its Namespace {ns!r} (set sortOptions.order: fifo "
+                                "and list the Namespace first)")
+        if o.get("kind") == "SpinApp":
+            ex = (o.get("spec") or {}).get("executor")
+            if ("SpinAppExecutor", ns, ex) in present and ("SpinAppExecutor", ns, ex) not in seen:
+                problems.add(label, f"{obj_id(o)} comes before SpinAppExecutor {ex!r}: spin-operator's webhook "
+                                    "would reject it on the first apply (set sortOptions.order: fifo)")
+        seen.add((o.get("kind"), ns, md.get("name")))
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -687,6 +708,8 @@ def main(argv: list[str]) -> int:
                 validate_cr(obj, crds, where, problems)
             else:
                 validate_core(obj, kube_versions, where, problems)
+        if strict:
+            check_order(objs, label, problems)
         if spin is not None:
             check_spinapps(index, spin, strict, label, problems)
         check_workload_refs(index, spin, strict, label, problems)
