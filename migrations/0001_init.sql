@@ -7,10 +7,6 @@ CREATE TABLE tasks (
     title              text        NOT NULL CHECK (char_length(title) BETWEEN 1 AND 255),
     description        text        CHECK (char_length(description) <= 1000),
     priority           text        NOT NULL CHECK (priority IN ('low', 'medium', 'high')),
-    -- Sorting by priority means low < medium < high, not alphabetical.
-    priority_rank      smallint    GENERATED ALWAYS AS (
-                           CASE priority WHEN 'low' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END
-                       ) STORED,
     category           text        NOT NULL CHECK (category IN ('work', 'personal', 'home', 'other')),
     status             text        NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'completed')),
     completed          boolean     GENERATED ALWAYS AS (status = 'completed') STORED,
@@ -40,11 +36,13 @@ CREATE TABLE tasks (
 );
 
 -- Keyset pagination: one index per sort key, all led by the owner, with id as tie-breaker.
+-- The key expressions are exactly those of todo_domain::listing::SortBy::sql_key (priority
+-- sorts low < medium < high; titles sort by code point whatever the database's locale).
 CREATE INDEX tasks_user_created  ON tasks (user_id, created_at, id);
 CREATE INDEX tasks_user_updated  ON tasks (user_id, updated_at, id);
 CREATE INDEX tasks_user_due      ON tasks (user_id, due_date, id);
-CREATE INDEX tasks_user_priority ON tasks (user_id, priority_rank, id);
-CREATE INDEX tasks_user_title    ON tasks (user_id, title, id);
+CREATE INDEX tasks_user_priority ON tasks (user_id, (CASE priority WHEN 'low' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END), id);
+CREATE INDEX tasks_user_title    ON tasks (user_id, (title COLLATE "C"), id);
 CREATE INDEX tasks_tags          ON tasks USING gin (tags);
 -- The reminder sweep reads only armed reminders.
 CREATE INDEX tasks_reminders_due ON tasks (reminder_at) WHERE NOT reminder_sent AND reminder_at IS NOT NULL;

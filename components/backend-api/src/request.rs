@@ -1,0 +1,193 @@
+//! Per-request context: request id, origin, authentication, path and query, and a JSON body
+//! read with the 64 KiB limit enforced while streaming.
+
+use futures::StreamExt;
+use serde_json::Value;
+use spin_sdk::http::IncomingRequest;
+use spin_support::auth::{self, AuthConfig};
+use spin_support::http::ApiError;
+use todo_domain::error::FieldError;
+use uuid::Uuid;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub struct Context {
+    pub request_id: String,
+    pub origin: Option<String>,
+    pub path: String,
+    pub query: String,
+    authorization: Option<String>,
+}
+
+fn header(incoming: &IncomingRequest, name: &str) -> Option<String> {
+    incoming
+        .headers()
+        .get(&name.to_string())
+        .into_iter()
+        .next()
+        .and_then(|value| String::from_utf8(value).ok())
+}
+
+impl Context {
+    pub fn new(incoming: &IncomingRequest) -> Context {
+        let path_and_query = incoming.path_with_query().unwrap_or_default();
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p.to_string(), q.to_string()),
+            None => (path_and_query, String::new()),
+        };
+        Context {
+            request_id: spin_support::http::request_id(header(incoming, "x-request-id").as_deref()),
+            origin: header(incoming, "origin"),
+            authorization: header(incoming, "authorization"),
+            path,
+            query,
+        }
+    }
+
+    /// Authenticates the bearer token and checks that the path's user is the token's subject.
+    pub async fn authorize(&self, path_user: &str) -> Result<String, ApiError> {
+        let token = auth::bearer_token(self.authorization.as_deref())?;
+        let subject = match auth::authenticate(token, &AuthConfig::from_variables()).await {
+            Ok(subject) => subject,
+            Err(error) => {
+                eprintln!("request {}: {error}", self.request_id);
+                return Err(error.into());
+            }
+        };
+        if subject != path_user {
+            return Err(ApiError::Forbidden("Not authorized to access this user's data".into()));
+        }
+        Ok(subject)
+    }
+
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+}
+
+/// Path segments, percent-decoded.
+pub struct Segments(Vec<String>);
+
+impl Segments {
+    pub fn of(path: &str) -> Segments {
+        Segments(
+            path.split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    percent_decode(s)
+                })
+                .collect(),
+        )
+    }
+
+    pub fn as_slice(&self) -> Vec<&str> {
+        self.0.iter().map(String::as_str).collect()
+    }
+}
+
+fn percent_decode(segment: &str) -> String {
+    // form_urlencoded would also turn '+' into ' ', which is wrong in a path.
+    let escaped = segment.replace('+', "%2B");
+    form_urlencoded::parse(format!("s={escaped}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+pub struct Request<'a> {
+    incoming: Option<IncomingRequest>,
+    pub context: &'a Context,
+    pub user: String,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(incoming: IncomingRequest, context: &'a Context, user: String) -> Request<'a> {
+        Request {
+            incoming: Some(incoming),
+            context,
+            user,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.incoming.as_ref().and_then(|i| header(i, name))
+    }
+
+    /// `If-Match` as a version number (quotes and a weak prefix tolerated).
+    pub fn if_match(&self) -> Result<Option<i64>, ApiError> {
+        let Some(raw) = self.header("if-match") else {
+            return Ok(None);
+        };
+        let value = raw.trim().trim_start_matches("W/").trim_matches('"');
+        value.parse::<i64>().map(Some).map_err(|_| {
+            ApiError::validation(FieldError::new(
+                &["header", "If-Match"],
+                "If-Match must be a task version (the ETag of the task)",
+                "value_error",
+            ))
+        })
+    }
+
+    /// Reads the body as JSON: 415 unless the content type is JSON, 413 past 64 KiB
+    /// (checked on Content-Length and again while reading), 400 for malformed JSON.
+    pub async fn json_body(&mut self) -> Result<Value, ApiError> {
+        let content_type = self.header("content-type").unwrap_or_default();
+        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(ApiError::UnsupportedMediaType(
+                "Content-Type must be application/json".into(),
+            ));
+        }
+        if let Some(length) = self.header("content-length").and_then(|l| l.trim().parse::<usize>().ok()) {
+            if length > MAX_BODY_BYTES {
+                return Err(ApiError::PayloadTooLarge);
+            }
+        }
+        let incoming = self
+            .incoming
+            .take()
+            .ok_or_else(|| ApiError::Internal("request body read twice".into()))?;
+        let mut body = Vec::new();
+        let mut stream = incoming.into_body_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Could not read the request body: {e:?}")))?;
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))
+    }
+}
+
+/// A path id that must be a UUID: 422 with the FastAPI shape otherwise.
+pub fn path_uuid(raw: &str, name: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::validation(FieldError::new(
+            &["path", name],
+            format!("{name} must be a UUID"),
+            "uuid_parsing",
+        ))
+    })
+}
+
+/// An integer query parameter within bounds, with a default.
+pub fn query_int(pairs: &[(String, String)], name: &str, default: i64, min: i64, max: i64) -> Result<i64, ApiError> {
+    match pairs.iter().rev().find(|(k, _)| k == name) {
+        None => Ok(default),
+        Some((_, raw)) => match raw.trim().parse::<i64>() {
+            Ok(v) if (min..=max).contains(&v) => Ok(v),
+            _ => Err(ApiError::validation(FieldError::new(
+                &["query", name],
+                format!("{name} must be an integer from {min} to {max}"),
+                "value_error",
+            ))),
+        },
+    }
+}
+
+pub fn query_str<'p>(pairs: &'p [(String, String)], name: &str) -> Option<&'p str> {
+    pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}

@@ -1,0 +1,205 @@
+//! API.md's HTTP conventions: FastAPI-shaped errors mapped to status codes in one place,
+//! `X-Request-Id` on every response, and CORS from the `cors_origins` variable.
+
+use serde_json::{json, Value};
+use spin_sdk::http::Response;
+use todo_domain::error::FieldError;
+
+use crate::auth::AuthError;
+use crate::db::DbError;
+
+/// Everything a route can fail with. `IntoResponse` happens only in [`ApiError::to_response`].
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("Request body too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// A dependency (database, JWKS) is down: retry later. The cause is logged, not returned.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected state. The cause is logged, not returned.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest(_) => 400,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::NotFound(_) => 404,
+            ApiError::MethodNotAllowed(_) => 405,
+            ApiError::Conflict(_) => 409,
+            ApiError::PreconditionFailed(_) => 412,
+            ApiError::PayloadTooLarge => 413,
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::Validation(_) => 422,
+            ApiError::Unavailable(_) => 503,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    pub fn validation(error: FieldError) -> ApiError {
+        ApiError::Validation(vec![error])
+    }
+
+    /// The JSON body. 5xx bodies carry only the request id, which is also in the log line.
+    pub fn body(&self, request_id: &str) -> Value {
+        match self {
+            ApiError::Validation(errors) => json!({ "detail": errors }),
+            ApiError::Unavailable(_) => json!({
+                "detail": "Service temporarily unavailable",
+                "request_id": request_id,
+            }),
+            ApiError::Internal(_) => json!({
+                "detail": "Internal server error",
+                "request_id": request_id,
+            }),
+            other => json!({ "detail": other.to_string() }),
+        }
+    }
+
+    pub fn to_response(&self, request_id: &str) -> Response {
+        if self.status() >= 500 {
+            eprintln!("request {request_id}: {self}");
+        }
+        let mut response = json_response(self.status(), &self.body(request_id));
+        if matches!(self, ApiError::Unavailable(_)) {
+            response.set_header("retry-after", "1");
+        }
+        response
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Unavailable(cause) => ApiError::Unavailable(cause),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Unavailable(cause) => ApiError::Unavailable(cause),
+            other => ApiError::Unauthorized(other.public_detail()),
+        }
+    }
+}
+
+pub fn json_response(status: u16, body: &Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(body).unwrap_or_default())
+        .build()
+}
+
+/// The caller's `X-Request-Id` if it is sane (printable ASCII, at most 200 bytes), else a new one.
+pub fn request_id(incoming: Option<&str>) -> String {
+    match incoming {
+        Some(id) if !id.is_empty() && id.len() <= 200 && id.bytes().all(|b| (0x21..0x7f).contains(&b)) => id.to_string(),
+        _ => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+pub const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
+pub const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Idempotency-Key, If-Match, Last-Event-ID, X-Request-Id";
+pub const EXPOSED_HEADERS: &str = "ETag, X-Request-Id, X-Next-Cursor";
+
+/// CORS policy from the `cors_origins` variable (comma-separated exact origins, or `*`).
+pub struct Cors {
+    origins: Vec<String>,
+}
+
+impl Cors {
+    pub fn from_variables() -> Cors {
+        let configured = crate::config::optional("cors_origins").unwrap_or_default();
+        Cors::new(&configured)
+    }
+
+    pub fn new(configured: &str) -> Cors {
+        Cors {
+            origins: configured
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
+        }
+    }
+
+    fn allows(&self, origin: &str) -> bool {
+        self.origins.iter().any(|o| o == "*" || o == origin)
+    }
+
+    /// Headers for a response to a request from `origin` (none for a disallowed origin).
+    pub fn headers(&self, origin: Option<&str>) -> Vec<(&'static str, String)> {
+        match origin {
+            Some(origin) if self.allows(origin) => vec![
+                ("access-control-allow-origin", origin.to_string()),
+                ("access-control-allow-credentials", "true".to_string()),
+                ("access-control-expose-headers", EXPOSED_HEADERS.to_string()),
+                ("vary", "Origin".to_string()),
+            ],
+            _ => vec![("vary", "Origin".to_string())],
+        }
+    }
+
+    /// The answer to a preflight `OPTIONS`: 204 with the allowed methods and headers for an
+    /// allowed origin, 403 otherwise.
+    pub fn preflight(&self, origin: Option<&str>) -> Response {
+        match origin {
+            Some(o) if self.allows(o) => {
+                let mut response = Response::builder().status(204).body(Vec::new()).build();
+                for (name, value) in self.headers(origin) {
+                    response.set_header(name, value);
+                }
+                response.set_header("access-control-allow-methods", ALLOWED_METHODS);
+                response.set_header("access-control-allow-headers", ALLOWED_HEADERS);
+                response.set_header("access-control-max-age", "600");
+                response
+            }
+            _ => json_response(403, &json!({ "detail": "Origin not allowed" })),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_echoed_only_when_sane() {
+        assert_eq!(request_id(Some("abc-123")), "abc-123");
+        assert_ne!(request_id(Some("bad id with spaces")), "bad id with spaces");
+        assert_eq!(request_id(None).len(), 36);
+    }
+
+    #[test]
+    fn cors_matches_exact_origins() {
+        let cors = Cors::new("http://localhost:3000, http://127.0.0.1:3000/");
+        assert!(cors.allows("http://127.0.0.1:3000"));
+        assert!(!cors.allows("http://evil.example"));
+        assert_eq!(cors.headers(Some("http://evil.example")).len(), 1);
+    }
+}

@@ -1,0 +1,18 @@
+//! What the Spin components share: PostgreSQL access through Spin's `pg4` (typed parameters
+//! and row decoding that respect Spin's conversions), the task row mapping, the transactional
+//! outbox, JWT authentication, and the HTTP error, CORS and request-id conventions of API.md.
+//! Everything here runs inside a component; the pure rules live in `todo-domain`.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod outbox;
+pub mod task_store;
+
+/// Current time truncated to milliseconds, the precision the API shows; truncating once
+/// means what is stored, what is returned and what the event carries are identical.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}

@@ -1,0 +1,81 @@
+//! The transactional outbox: every state change writes its events in the same statement
+//! (a CTE added to the change), and after the commit the events are published on their Redis
+//! channels and marked published. A failed publish is only logged: the `events` row stays
+//! unpublished and the outbox relay delivers it.
+
+use todo_domain::event::EventEnvelope;
+
+use crate::db::{param, Db, Statement};
+
+/// A CTE body inserting `events` when the CTE named `changed` produced a row:
+/// `events_sql(&mut st, "changed", &events)` gives
+/// `INSERT INTO events (...) SELECT ... WHERE EXISTS (SELECT 1 FROM changed) RETURNING id`.
+pub fn insert_events_sql(statement: &mut Statement, changed: &str, events: &[EventEnvelope]) -> String {
+    let rows: Vec<String> = events
+        .iter()
+        .map(|event| {
+            format!(
+                "({}::uuid, {}::text, {}::text, {}::text, {}::jsonb)",
+                statement.bind(param::uuid(event.id)),
+                statement.bind(param::text(event.topic.as_str())),
+                statement.bind(param::text(&event.user_id)),
+                statement.bind(param::text(&event.subject)),
+                statement.bind(param::jsonb(&event.to_json())),
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO events (id, topic, user_id, subject, payload) \
+         SELECT v.id, v.topic, v.user_id, v.subject, v.payload \
+         FROM (VALUES {}) AS v(id, topic, user_id, subject, payload) \
+         WHERE EXISTS (SELECT 1 FROM {changed}) RETURNING id",
+        rows.join(", ")
+    )
+}
+
+/// Publishes committed events, in order, and marks the ones Redis accepted as published.
+/// Never fails the caller: whatever is not published here, the relay publishes later.
+pub fn publish_committed(db: &Db, events: &[EventEnvelope]) {
+    if events.is_empty() {
+        return;
+    }
+    let Some(url) = crate::config::optional("redis_url") else {
+        eprintln!("outbox: redis_url is not set; leaving {} event(s) to the relay", events.len());
+        return;
+    };
+    let connection = match spin_sdk::redis::Connection::open(&url) {
+        Ok(connection) => connection,
+        Err(e) => {
+            eprintln!("outbox: redis unavailable ({e}); leaving {} event(s) to the relay", events.len());
+            return;
+        }
+    };
+    let mut published = Vec::new();
+    for event in events {
+        let payload = serde_json::to_vec(&event.to_json()).unwrap_or_default();
+        match connection.publish(event.topic.as_str(), &payload) {
+            Ok(()) => published.push(event.id.to_string()),
+            Err(e) => {
+                // Later events must not overtake this one on the channel: stop here.
+                eprintln!("outbox: publish of {} failed ({e}); the relay will retry", event.id);
+                break;
+            }
+        }
+    }
+    mark_published(db, &published);
+}
+
+/// Records that these event ids reached Redis.
+pub fn mark_published(db: &Db, ids: &[String]) {
+    if ids.is_empty() {
+        return;
+    }
+    let statement = Statement::new(
+        "UPDATE events SET published_at = now(), publish_attempts = publish_attempts + 1 \
+         WHERE id = ANY($1::text[]::uuid[]) AND published_at IS NULL",
+    )
+    .arg(param::text_array(ids));
+    if let Err(e) = db.execute(&statement) {
+        eprintln!("outbox: could not mark {} event(s) published ({e}); they may be published again", ids.len());
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of `backend-api`: the real component on the local host, real PostgreSQL,
+//! real Redis. One test binary with a module per area keeps link time low.
+
+mod auth;
+mod events;
+mod http_conventions;
+mod listing;
+mod notifications_audit;
+mod tasks;
