@@ -10,6 +10,8 @@
 //!   and [`input::apply_changes`].
 //! - [`event`]: the CloudEvents 1.0 [`event::EventEnvelope`] (builders per topic, strict
 //!   parse, the realtime SSE payload).
+//! - [`recurrence`]: occurrence arithmetic anchored to the series, time-zone aware, and
+//!   [`recurrence::successor`] (the next occurrence as a new task).
 //! - [`listing`]: list query parameters, the keyset [`listing::Cursor`], and the reference
 //!   order/filter semantics (with SQL spellings of them) that the list query must reproduce.
 //!
@@ -74,8 +76,21 @@
 //! uuid id, known type, `data.event_id`/`event_type` equal to `id`/`type`, non-empty user id,
 //! 1 MiB limit) but ignores extension attributes. A snapshot parsed back with
 //! `Task::from_json` has millisecond precision (the wire format's).
+//!
+//! **Recurrence.** Occurrence `n` is computed from the series anchor (the root's `dueDate`, or
+//! its `createdAt` if it has none: [`task::Task::own_anchor`]), in the task's time zone, at
+//! the anchor's local wall-clock time: monthly/yearly clamp the anchor's local day to the
+//! month's length. Nonexistent local times move forward to the end of the gap; ambiguous ones
+//! take the earlier instant. `recurringEndDate` is inclusive. The successor's reminder keeps
+//! its offset to the due date; its `parentTaskId` is the series root; `occurrenceIndex` is the
+//! predecessor's + 1 (the natural unique key for "one successor per occurrence" is
+//! `(root id, occurrence_index)`). Because the arithmetic needs the anchor, a consumer must be
+//! able to find it even if the root task was deleted: store it on every occurrence (e.g. a
+//! `series_anchor` column) or keep the root row. Out-of-range dates (hundreds of thousands of
+//! years) never panic: `next_occurrence` gives `None`, `occurrence_due` saturates.
 pub mod error;
 pub mod event;
 pub mod input;
 pub mod listing;
+pub mod recurrence;
 pub mod task;
