@@ -1,14 +1,15 @@
-"""Prints spin.toml's component ids: `http` = those behind an HTTP trigger, `workers` = the rest."""
+"""Prints spin.toml's component ids for the two host processes of a deployment:
+`http` = components with only HTTP triggers (the API process), `workers` = every other
+component (Redis- and cron-triggered ones, whose Redis trigger exits when Redis drops; a
+worker may also carry an HTTP route, such as a sweep route)."""
 import sys
 import tomllib
 from pathlib import Path
 
 manifest = tomllib.loads((Path(__file__).resolve().parent.parent / "spin.toml").read_text())
 triggers = manifest.get("trigger", {})
-http = {t["component"] for t in triggers.get("http", [])}
-all_components = set(manifest.get("component", {}))
-# A component with both an HTTP route and a cron/redis trigger runs as a worker too.
+components = set(manifest.get("component", {}))
 event_driven = {t["component"] for kind, ts in triggers.items() if kind != "http" for t in ts}
 which = sys.argv[1] if len(sys.argv) > 1 else "http"
-chosen = http if which == "http" else (event_driven | (all_components - http))
+chosen = (components - event_driven) if which == "http" else event_driven
 print(" ".join(sorted(chosen)))
