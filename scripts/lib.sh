@@ -90,11 +90,11 @@ stop_redis() {
   REDIS_PID=""
 }
 
-# Every package under components/ and tests/fixtures/ (package name = folder name).
+# The package name of every crate under components/ and tests/fixtures/.
 wasm_packages() {
   local dir
   for dir in "$REPO_ROOT"/components/*/ "$REPO_ROOT"/tests/fixtures/*/; do
-    [ -f "$dir/Cargo.toml" ] && basename "$dir"
+    [ -f "$dir/Cargo.toml" ] && sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n 1
   done
 }
 
