@@ -33,12 +33,16 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jsonschema
 import yaml
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -396,10 +400,11 @@ def check_names(obj: dict, where: str, problems: Problems) -> None:
     name = (obj.get("metadata") or {}).get("name") or ""
     if not DNS1123_SUBDOMAIN.match(name) or len(name) > 253:
         problems.add(where, f"metadata.name {name!r} is not a valid DNS-1123 subdomain")
-    if obj.get("kind") in ("SpinApp", "Service", "CronJob") and (not DNS1035_LABEL.match(name) or len(name) > 52):
-        # spin-operator names a Deployment and a Service after a SpinApp; CronJob names
-        # are limited to 52 characters (the Job name gets a suffix).
-        problems.add(where, f"metadata.name {name!r} must be a DNS-1035 label of at most 52 characters")
+    # spin-operator names a Deployment and a Service after a SpinApp; a CronJob's Jobs get an
+    # 11-character suffix.
+    limit = {"SpinApp": 63, "Service": 63, "CronJob": 52}.get(obj.get("kind"))
+    if limit and (not DNS1035_LABEL.match(name) or len(name) > limit):
+        problems.add(where, f"metadata.name {name!r} must be a DNS-1035 label of at most {limit} characters")
     size = len(json.dumps(obj, separators=(",", ":")))
     if size > LAST_APPLIED_LIMIT:
         problems.add(where, f"{size} bytes: too large for `kubectl apply` (last-applied annotation limit "
