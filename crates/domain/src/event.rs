@@ -30,7 +30,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::input::FieldChange;
-use crate::task::{format_instant, parse_instant, shorten, Task};
+use crate::task::{format_instant, shorten, Task};
 
 /// The Redis channels / CloudEvents `type`s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -343,7 +343,15 @@ fn instant_attr(
     field: &'static str,
 ) -> Result<DateTime<Utc>, EnvelopeError> {
     let s = str_attr(o, field)?;
-    parse_instant(s).map_err(|reason| EnvelopeError::Invalid { field, reason })
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .and_then(|t| {
+            DateTime::<Utc>::from_timestamp_micros(t.with_timezone(&Utc).timestamp_micros())
+        })
+        .ok_or_else(|| EnvelopeError::Invalid {
+            field,
+            reason: format!("not an RFC 3339 instant: '{}'", shorten(s)),
+        })
 }
 
 /// `{"task_id": id, ...task.to_json()}`.
@@ -431,6 +439,7 @@ pub fn reminder_due(notification: &Value, task: &Task, correlation_id: &str) -> 
 mod tests {
     use super::*;
     use crate::input::{apply_changes, parse_task_changes};
+    use crate::task::parse_instant;
     use crate::task::tests::sample_task;
 
     #[test]

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -386,14 +386,14 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
         return Err(bad());
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
-        return Ok(dt.with_timezone(&Utc).trunc_subsecs(6));
+        return to_micros(dt.with_timezone(&Utc)).ok_or_else(bad);
     }
     // Naive forms (no offset): taken as UTC.
     let normalized = t.replacen(' ', "T", 1);
     if naive_shape(t, true) {
         for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
             if let Ok(ndt) = NaiveDateTime::parse_from_str(&normalized, fmt) {
-                return Ok(ndt.and_utc().trunc_subsecs(6));
+                return to_micros(ndt.and_utc()).ok_or_else(bad);
             }
         }
     }
@@ -403,6 +403,12 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
         }
     }
     Err(bad())
+}
+
+/// Truncates to microseconds and folds a leap second (`23:59:60`) into the next minute, as
+/// PostgreSQL does, so that the value equals what `timestamptz` stores.
+fn to_micros(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    DateTime::<Utc>::from_timestamp_micros(t.timestamp_micros())
 }
 
 /// `YYYY-MM-DD` exactly (with_time = false) or `YYYY-MM-DD[T t ]hh:mm...` (with_time = true).
