@@ -133,8 +133,9 @@ pub(crate) fn has_nul(s: &str) -> bool {
 }
 
 /// A task title: trimmed, 1..=255 characters (Unicode scalar values, not bytes), no NUL.
+/// (De)serialises as a string; deserialising validates like [`Title::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct Title(String);
 
 impl Title {
@@ -187,8 +188,9 @@ impl fmt::Display for Title {
 ///
 /// An empty (or all-whitespace) description is not a `Description`: [`Description::parse`]
 /// returns `Ok(None)` for it, i.e. `""` means "no description" (stored and returned as `null`).
+/// (De)serialises as a string; deserialising validates (and rejects an empty string).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct Description(String);
 
 impl Description {
@@ -225,9 +227,51 @@ impl Description {
 
 /// Normalised tags: each trimmed, lower-cased, 1..=50 characters, duplicates removed keeping
 /// the first occurrence's position, at most 10 **after** normalisation and de-duplication.
+/// (De)serialises as an array of strings; deserialising validates like [`Tags::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
 pub struct Tags(Vec<String>);
+
+impl TryFrom<Vec<String>> for Tags {
+    type Error = String;
+    fn try_from(v: Vec<String>) -> Result<Tags, String> {
+        Tags::parse(&v).map_err(|e| e.msg)
+    }
+}
+
+impl From<Tags> for Vec<String> {
+    fn from(t: Tags) -> Vec<String> {
+        t.0
+    }
+}
+
+impl TryFrom<String> for Title {
+    type Error = String;
+    fn try_from(s: String) -> Result<Title, String> {
+        Title::parse(&s).map_err(|e| e.msg)
+    }
+}
+
+impl From<Title> for String {
+    fn from(t: Title) -> String {
+        t.0
+    }
+}
+
+impl TryFrom<String> for Description {
+    type Error = String;
+    fn try_from(s: String) -> Result<Description, String> {
+        Description::parse(&s)
+            .map_err(|e| e.msg)?
+            .ok_or_else(|| "description must not be empty".to_string())
+    }
+}
+
+impl From<Description> for String {
+    fn from(d: Description) -> String {
+        d.0
+    }
+}
 
 impl Tags {
     pub const MAX_TAGS: usize = 10;
@@ -760,6 +804,20 @@ pub(crate) mod tests {
         let e = Tags::parse(&strings(&["  "])).unwrap_err();
         assert_eq!(e.loc, vec!["body", "tags", "0"]);
         assert!(Tags::parse(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn serde_of_value_types_validates() {
+        let t: Title = serde_json::from_value(json!("  x ")).unwrap();
+        assert_eq!(t.as_str(), "x");
+        assert_eq!(serde_json::to_value(&t).unwrap(), json!("x"));
+        assert!(serde_json::from_value::<Title>(json!(" ")).is_err());
+        assert!(serde_json::from_value::<Description>(json!("")).is_err());
+        let tags: Tags = serde_json::from_value(json!(["A", "a"])).unwrap();
+        assert_eq!(serde_json::to_value(&tags).unwrap(), json!(["a"]));
+        assert!(serde_json::from_value::<Tags>(json!(["x".repeat(51)])).is_err());
+        let tz: TimeZone = serde_json::from_value(json!("europe/paris")).unwrap();
+        assert_eq!(serde_json::to_value(tz).unwrap(), json!("Europe/Paris"));
     }
 
     #[test]
