@@ -36,7 +36,8 @@
 //! **Instants.** Inputs: RFC 3339 with any offset, converted to UTC and truncated to
 //! microseconds (PostgreSQL precision). For compatibility with the seed (pydantic) a date-time
 //! without offset is taken as UTC, and a bare `YYYY-MM-DD` as midnight UTC. `""` means `null`
-//! for `dueDate`, `reminderAt`, `recurringEndDate`. Outputs: always `...T..:..:..mmmZ`.
+//! for `dueDate`, `reminderAt`, `recurringEndDate`. A leap second (`23:59:60`) is folded into
+//! the next minute, as PostgreSQL does. Outputs: always `...T..:..:..mmmZ` (milliseconds).
 //!
 //! **Time zone.** `timeZone` is an IANA name, matched exactly and then case-insensitively,
 //! returned canonically; absent, `null` or `""` means UTC on create; on update `null` means
@@ -45,7 +46,10 @@
 //! **Create.** Unknown fields are ignored (FastAPI default). `null` for an optional field is
 //! the same as absent. `status`/`completed` are ignored on create: a new task is pending.
 //! `recurringEndDate` before `dueDate` is a `422` at `["body","recurringEndDate"]` (equal is
-//! allowed: the end is inclusive). All field errors of a body are reported together.
+//! allowed: the end is inclusive); without a `dueDate` it is not compared with anything (the
+//! domain has no clock; such a series simply ends early). All field errors of a body are
+//! reported together. [`input::NewTask::into_task`] builds the stored task (pending, version 1,
+//! occurrence 0).
 //!
 //! **Update** (partial). Absent = unchanged; `null` = cleared for nullable fields. For fields
 //! that cannot be null (`title`, `priority`, `category`, `timeZone`, `completed`, `status`),
