@@ -1,12 +1,14 @@
-//! `backend-api`: the task REST API of API.md (tasks, stats, notifications, audit, health).
-//! Every route authenticates, checks the path's user against the token, validates at the
-//! edge with `todo-domain`, and writes each change together with its outbox events in one
-//! statement; events are published after the commit.
+//! `backend-api`: the task REST API of API.md (tasks, stats, notifications, audit, health,
+//! and its own OpenAPI document). Every `/api/{user_id}/...` route authenticates, checks the
+//! path's user against the token, validates at the edge with `todo-domain`, and writes each
+//! change together with its outbox events in one statement; events are published after the
+//! commit. Routes are data (`routes::ROUTES`), checked against `openapi.json` by a test.
 
 mod audit;
 mod health;
 mod notifications;
 mod request;
+mod routes;
 mod stats;
 mod tasks;
 
@@ -15,6 +17,10 @@ use spin_sdk::http_component;
 use spin_support::http::{ApiError, Cors};
 
 use request::{Context, Segments};
+use routes::{Match, Route};
+
+/// The OpenAPI 3.1 document of this component, served at `GET /api/openapi.json`.
+const OPENAPI: &str = include_str!("../openapi.json");
 
 #[http_component]
 async fn handle(incoming: IncomingRequest) -> Response {
@@ -34,41 +40,55 @@ async fn handle(incoming: IncomingRequest) -> Response {
     response
 }
 
-async fn route(incoming: IncomingRequest, context: &Context) -> Result<Response, ApiError> {
-    let method = incoming.method();
-    let segments = Segments::of(&context.path);
-    let path = segments.as_slice();
-    match path.as_slice() {
-        ["health"] => match method {
-            Method::Get => health::check(),
-            _ => Err(method_not_allowed()),
-        },
-        ["api", user, rest @ ..] => {
-            let user = context.authorize(user).await?;
-            let mut request = request::Request::new(incoming, context, user);
-            match (method, rest) {
-                (Method::Get, ["tasks"]) => tasks::list(&request),
-                (Method::Post, ["tasks"]) => tasks::create(&mut request).await,
-                (Method::Get, ["tasks", id]) => tasks::get(&request, id),
-                (Method::Put, ["tasks", id]) => tasks::update(&mut request, id).await,
-                (Method::Delete, ["tasks", id]) => tasks::delete(&request, id),
-                (Method::Patch, ["tasks", id, "complete"]) => tasks::toggle(&request, id),
-                (Method::Get, ["stats"]) => stats::get(&request),
-                (Method::Get, ["notifications"]) => notifications::list(&request),
-                (Method::Patch, ["notifications", "read-all"]) => notifications::read_all(&request),
-                (Method::Patch, ["notifications", id, "read"]) => notifications::mark_read(&request, id),
-                (Method::Delete, ["notifications", id]) => notifications::delete(&request, id),
-                (Method::Get, ["audit"]) => audit::list(&request),
-                (_, ["tasks"] | ["tasks", _] | ["tasks", _, "complete"] | ["stats"] | ["notifications"]
-                    | ["notifications", "read-all"] | ["notifications", _, "read"] | ["notifications", _]
-                    | ["audit"]) => Err(method_not_allowed()),
-                _ => Err(ApiError::NotFound("Not Found".into())),
-            }
-        }
-        _ => Err(ApiError::NotFound("Not Found".into())),
+fn method_name(method: &Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
+        Method::Head => "HEAD",
+        Method::Options => "OPTIONS",
+        _ => "OTHER",
     }
 }
 
-fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed("Method Not Allowed".into())
+async fn route(incoming: IncomingRequest, context: &Context) -> Result<Response, ApiError> {
+    let segments = Segments::of(&context.path);
+    let (route, params) = match routes::find(method_name(&incoming.method()), &segments.as_slice()) {
+        Match::Found(route, params) => (route, params),
+        Match::MethodNotAllowed => return Err(ApiError::MethodNotAllowed("Method Not Allowed".into())),
+        Match::NotFound => return Err(ApiError::NotFound("Not Found".into())),
+    };
+    match route {
+        Route::Health => health::check(),
+        Route::OpenApi => {
+            let mut response = Response::builder().status(200).body(OPENAPI).build();
+            response.set_header("content-type", "application/json");
+            Ok(response)
+        }
+        _ => user_route(route, &params, incoming, context).await,
+    }
+}
+
+/// The `/api/{user_id}/...` routes: authenticated before anything else is looked at.
+async fn user_route(route: Route, params: &[&str], incoming: IncomingRequest, context: &Context) -> Result<Response, ApiError> {
+    let user = context.authorize(params.first().copied().unwrap_or_default()).await?;
+    let mut request = request::Request::new(incoming, context, user);
+    let id = params.get(1).copied().unwrap_or_default();
+    match route {
+        Route::ListTasks => tasks::list(&request),
+        Route::CreateTask => tasks::create(&mut request).await,
+        Route::GetTask => tasks::get(&request, id),
+        Route::UpdateTask => tasks::update(&mut request, id).await,
+        Route::DeleteTask => tasks::delete(&request, id),
+        Route::ToggleTask => tasks::toggle(&request, id),
+        Route::Stats => stats::get(&request),
+        Route::ListNotifications => notifications::list(&request),
+        Route::ReadAllNotifications => notifications::read_all(&request),
+        Route::ReadNotification => notifications::mark_read(&request, id),
+        Route::DeleteNotification => notifications::delete(&request, id),
+        Route::ListAudit => audit::list(&request),
+        Route::Health | Route::OpenApi => Err(ApiError::NotFound("Not Found".into())),
+    }
 }

@@ -6,4 +6,5 @@ mod events;
 mod http_conventions;
 mod listing;
 mod notifications_audit;
+mod openapi;
 mod tasks;

@@ -1,0 +1,105 @@
+//! Every route of `backend-api`, as data: the router matches requests against this table and
+//! a test compares it with `openapi.json` in both directions (a route that is served but not
+//! documented, or documented but not served, fails the build's tests).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    OpenApi,
+    ListTasks,
+    CreateTask,
+    GetTask,
+    UpdateTask,
+    DeleteTask,
+    ToggleTask,
+    Stats,
+    ListNotifications,
+    ReadAllNotifications,
+    ReadNotification,
+    DeleteNotification,
+    ListAudit,
+}
+
+/// (route, method, path template in OpenAPI syntax).
+pub const ROUTES: &[(Route, &str, &str)] = &[
+    (Route::Health, "GET", "/health"),
+    (Route::OpenApi, "GET", "/api/openapi.json"),
+    (Route::ListTasks, "GET", "/api/{user_id}/tasks"),
+    (Route::CreateTask, "POST", "/api/{user_id}/tasks"),
+    (Route::GetTask, "GET", "/api/{user_id}/tasks/{task_id}"),
+    (Route::UpdateTask, "PUT", "/api/{user_id}/tasks/{task_id}"),
+    (Route::DeleteTask, "DELETE", "/api/{user_id}/tasks/{task_id}"),
+    (Route::ToggleTask, "PATCH", "/api/{user_id}/tasks/{task_id}/complete"),
+    (Route::Stats, "GET", "/api/{user_id}/stats"),
+    (Route::ListNotifications, "GET", "/api/{user_id}/notifications"),
+    (Route::ReadAllNotifications, "PATCH", "/api/{user_id}/notifications/read-all"),
+    (Route::ReadNotification, "PATCH", "/api/{user_id}/notifications/{notification_id}/read"),
+    (Route::DeleteNotification, "DELETE", "/api/{user_id}/notifications/{notification_id}"),
+    (Route::ListAudit, "GET", "/api/{user_id}/audit"),
+];
+
+/// The outcome of matching a path against the table.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Match<'a> {
+    /// The route and the values of its `{params}`, in order.
+    Found(Route, Vec<&'a str>),
+    /// The path exists, with other methods.
+    MethodNotAllowed,
+    NotFound,
+}
+
+/// A template matches when every literal segment is equal and every `{param}` segment is
+/// non-empty. Templates with more literal segments are tried first, so `read-all` wins over
+/// `{notification_id}`.
+pub fn find<'a>(method: &str, segments: &[&'a str]) -> Match<'a> {
+    let mut candidates: Vec<&(Route, &str, &str)> = ROUTES.iter().collect();
+    candidates.sort_by_key(|(_, _, template)| std::cmp::Reverse(template.split('/').filter(|s| !s.starts_with('{')).count()));
+    let mut path_exists = false;
+    for (route, route_method, template) in candidates {
+        let parts: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
+        if parts.len() != segments.len() {
+            continue;
+        }
+        let mut params = Vec::new();
+        let matched = parts.iter().zip(segments).all(|(part, segment)| {
+            if part.starts_with('{') {
+                params.push(*segment);
+                !segment.is_empty()
+            } else {
+                part == segment
+            }
+        });
+        if !matched {
+            continue;
+        }
+        if *route_method == method {
+            return Match::Found(*route, params);
+        }
+        path_exists = true;
+    }
+    if path_exists {
+        Match::MethodNotAllowed
+    } else {
+        Match::NotFound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_segments_win_and_methods_are_distinguished() {
+        assert_eq!(
+            find("PATCH", &["api", "u", "notifications", "read-all"]),
+            Match::Found(Route::ReadAllNotifications, vec!["u"])
+        );
+        assert_eq!(
+            find("DELETE", &["api", "u", "notifications", "n1"]),
+            Match::Found(Route::DeleteNotification, vec!["u", "n1"])
+        );
+        assert_eq!(find("DELETE", &["api", "u", "tasks"]), Match::MethodNotAllowed);
+        assert_eq!(find("GET", &["api", "u", "nothing"]), Match::NotFound);
+        assert_eq!(find("GET", &["api", "openapi.json"]), Match::Found(Route::OpenApi, vec![]));
+    }
+}
