@@ -85,6 +85,8 @@ class Component:
     triggers: list[dict] = field(default_factory=list)  # {"type", "route"/"channel", ...}
     variables_used: set[str] = field(default_factory=set)
     key_value_stores: list[str] = field(default_factory=list)
+    component_variables: dict[str, str] = field(default_factory=dict)  # [component.X.variables]
+    allowed_outbound_hosts: list[str] = field(default_factory=list)
 
     @property
     def trigger_types(self) -> set[str]:
@@ -102,6 +104,7 @@ class SpinApp:
     components: dict[str, Component]
     # variables used by the app-level config of a trigger type (e.g. the Redis address)
     trigger_type_variables: dict[str, set[str]]
+    trigger_configs: dict[str, dict] = field(default_factory=dict)  # [application.trigger.<type>]
 
 
 def template_refs(value) -> set[str]:
@@ -149,6 +152,8 @@ def load_spin_toml(path: Path, problems: Problems) -> SpinApp | None:
         comp.variables_used |= template_refs(spec.get("variables") or {})
         comp.variables_used |= template_refs(spec.get("allowed_outbound_hosts") or [])
         comp.key_value_stores = list(spec.get("key_value_stores") or [])
+        comp.component_variables = {k: v for k, v in (spec.get("variables") or {}).items() if isinstance(v, str)}
+        comp.allowed_outbound_hosts = [h for h in (spec.get("allowed_outbound_hosts") or []) if isinstance(h, str)]
         components[cid] = comp
 
     app_trigger_cfg = (doc.get("application") or {}).get("trigger") or {}
@@ -191,7 +196,8 @@ def load_spin_toml(path: Path, problems: Problems) -> SpinApp | None:
         for ref in sorted(refs):
             if ref not in variables:
                 problems.add(where, f"[application.trigger.{ttype}] uses undeclared variable {ref!r}")
-    return SpinApp(path, variables, components, trigger_type_variables)
+    return SpinApp(path, variables, components, trigger_type_variables,
+                   {t: c for t, c in app_trigger_cfg.items() if isinstance(c, dict)})
 
 
 def route_matches(route: str | None, path: str) -> bool:
@@ -467,6 +473,7 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
 
         # --- variables
         given: dict[str, dict] = {}
+        values: dict[str, str | None] = {}  # resolved values, None when not known here
         for i, var in enumerate(spec.get("variables") or []):
             vname = var.get("name", "")
             vwhere = f"{where}: variables[{i}] {vname!r}"
@@ -483,6 +490,7 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
                 continue
             secret = bool((spin.variables.get(vname) or {}).get("secret"))
             if vf is None:
+                values[vname] = str(var.get("value"))
                 if secret:
                     problems.add(vwhere, "is a secret variable: take it from a Secret (valueFrom.secretKeyRef), not a literal value")
                 continue
@@ -498,8 +506,8 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
                 if not ref.get("name"):
                     problems.add(vwhere, f"{sources[0]}.name is empty")
                     continue
-                check_ref(index, kind, ns, ref["name"], ref.get("key"), ref.get("optional", False),
-                          strict, where, problems, f"variable {vname!r}")
+                values[vname] = check_ref(index, kind, ns, ref["name"], ref.get("key"), ref.get("optional", False),
+                                          strict, where, problems, f"variable {vname!r}")
         for vname, vspec in spin.variables.items():
             if vspec.get("required") and "default" not in vspec and vname not in given:
                 problems.add(where, f"required variable {vname!r} (no default in {spin.path.name}) is not given: "
@@ -513,6 +521,13 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
             if vname in spin.variables and "default" in spin.variables[vname]:
                 problems.add(where, f"variable {vname!r} is used by its components but not given "
                                     f"(its default {spin.variables[vname]['default']!r} is meant for local runs)")
+
+        # --- outbound connections: what Spin would allow at run time
+        for name_, vspec in spin.variables.items():
+            if name_ not in given and "default" in vspec:
+                values[name_] = str(vspec["default"])
+        for comp in retained_comps:
+            check_outbound(comp, values, index, ns, strict, where, problems)
 
         # --- runtime config / key-value stores
         stores = sorted({s for c in retained_comps for s in c.key_value_stores})
@@ -537,6 +552,15 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
                     problems.add(where, f"key-value store {label_!r} is not in the runtime config ({rc_name})")
                 elif entry.get("type") == "redis" and not entry.get("url"):
                     problems.add(where, f"key-value store {label_!r} (redis) has no url in the runtime config")
+                elif entry.get("type") == "redis":
+                    check_in_cluster_url(str(entry["url"]), index, ns, strict, where, problems,
+                                         f"runtime config key-value store {label_!r}")
+        # --- the Redis trigger's address (application level), when this SpinApp has Redis triggers
+        if any("redis" in c.trigger_types for c in retained_comps):
+            cfg = spin.trigger_configs.get("redis") or {}
+            address = resolve_template(str(cfg.get("address", "")), values) if cfg.get("address") else None
+            if address:
+                check_in_cluster_url(address, index, ns, strict, where, problems, "the Redis trigger address")
 
         # --- health checks
         has_http = any(t["type"] == "http" for c in retained_comps for t in c.triggers)
@@ -574,6 +598,87 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
             problems.add(f"{label}: {spin.path.name} component {cid!r}",
                          f"has a trigger the shim lacks ({'/'.join(sorted(spin.components[cid].trigger_types - SHIM_TRIGGERS))}) "
                          f"and must be replaced by exactly one CronJob (annotation {CRON_ANNOTATION}); found {n}")
+
+
+DEFAULT_PORTS = {"postgres": 5432, "redis": 6379, "rediss": 6379, "mysql": 3306, "http": 80, "https": 443,
+                 "mqtt": 1883}
+URL_VALUE = re.compile(r"^([a-z][a-z0-9+.-]*)://(?:[^@/]*@)?(\[[^\]]+\]|[^:/?#]+)(?::(\d+))?")
+
+
+def resolve_template(template: str, values: dict[str, str | None]) -> str | None:
+    out = template
+    for ref in TEMPLATE_REF.findall(template):
+        v = values.get(ref)
+        if v is None:
+            return None
+        out = re.sub(r"\{\{\s*" + re.escape(ref) + r"\s*\}\}", lambda _m: v, out)
+    return out
+
+
+def host_allowed(scheme: str, host: str, port: int, allowed: list[str]) -> bool:
+    """Spin's allowed_outbound_hosts matching for the forms used here: scheme://host[:port],
+    with `*` as a whole scheme, host or port, or a leading `*.` host wildcard."""
+    for entry in allowed:
+        m = re.match(r"^([a-z*][a-z0-9+.*-]*)://([^:/]+)(?::([0-9*]+))?/?$", entry)
+        if not m:
+            continue
+        e_scheme, e_host, e_port = m.group(1), m.group(2), m.group(3)
+        if e_scheme not in ("*", scheme) and not (scheme == "postgresql" and e_scheme == "postgres"):
+            continue
+        if e_host != "*" and e_host != host and not (e_host.startswith("*.") and host.endswith(e_host[1:])):
+            continue
+        if e_port is None:
+            e_port_v = DEFAULT_PORTS.get(e_scheme)
+            if e_port_v is None or e_port_v != port:
+                continue
+        elif e_port != "*" and int(e_port) != port:
+            continue
+        return True
+    return False
+
+
+def check_outbound(comp: Component, values: dict[str, str | None], index: "Index", ns, strict: bool,
+                   where: str, problems: Problems) -> None:
+    """A URL a component connects to (a [component.X.variables] value with a database or
+    messaging scheme, or an http(s) value of a variable named *_url) must be allowed by
+    its allowed_outbound_hosts once both are resolved with this SpinApp's values: Spin denies
+    the connection otherwise. An in-cluster host (no dots) must be a Service with that port."""
+    allowed = []
+    for h in comp.allowed_outbound_hosts:
+        r = resolve_template(h, values)
+        if r is None:
+            return  # not all values known here (e.g. base without its overlay)
+        allowed.append(r)
+    for cvar, template in sorted(comp.component_variables.items()):
+        value = resolve_template(template, values)
+        if not value:
+            continue
+        m = URL_VALUE.match(value)
+        if not m or m.group(1) not in DEFAULT_PORTS:
+            continue
+        if m.group(1) in ("http", "https") and not cvar.endswith("_url"):
+            continue  # e.g. cors_origins: URLs, but not ones the component connects to
+        scheme, host, port = m.group(1), m.group(2), int(m.group(3) or DEFAULT_PORTS[m.group(1)])
+        if not host_allowed(scheme, host, port, allowed):
+            problems.add(where, f"component {comp.id!r}: {cvar} points at {scheme}://{host}:{port}, which its "
+                                f"allowed_outbound_hosts ({', '.join(allowed) or 'none'}) do not allow: Spin would "
+                                "refuse the connection")
+        check_in_cluster_url(value, index, ns, strict, where, problems, f"component {comp.id!r}: {cvar}")
+
+
+def check_in_cluster_url(url: str, index: "Index", ns, strict: bool, where: str, problems: Problems, what: str) -> None:
+    """An in-cluster host (a bare name) in a URL must be a Service of this kustomization with that port."""
+    m = URL_VALUE.match(url)
+    if not strict or not m:
+        return
+    host, port = m.group(2), int(m.group(3) or DEFAULT_PORTS.get(m.group(1), 0))
+    if "." in host or host == "localhost" or host[0].isdigit() or host.startswith("["):
+        return
+    svc = index.get("Service", ns, host)
+    if svc is None:
+        problems.add(where, f"{what} points at host {host!r}, which is not a Service in this kustomization")
+    elif port not in [p.get("port") for p in (svc.get("spec") or {}).get("ports") or []]:
+        problems.add(where, f"{what} points at {host}:{port}, but Service {host!r} has no such port")
 
 
 def container_specs(obj: dict) -> list[dict]:
