@@ -143,9 +143,8 @@ fn resolve(
     // Every template must reference declared variables, whether or not its component is
     // selected: Spin validates the whole manifest.
     let declared = &manifest.variables;
-    let check = |ctx: String, t: &str| {
-        variables::check_template_refs(t, declared).map_err(var_err(ctx))
-    };
+    let check =
+        |ctx: String, t: &str| variables::check_template_refs(t, declared).map_err(var_err(ctx));
     if let Some(r) = &manifest.application.trigger.redis {
         check("[application.trigger.redis] address".into(), &r.address)?;
     }
@@ -175,7 +174,8 @@ fn resolve(
             )));
         }
     }
-    let selected = |id: &str| opts.only_components.is_empty() || opts.only_components.iter().any(|c| c == id);
+    let selected =
+        |id: &str| opts.only_components.is_empty() || opts.only_components.iter().any(|c| c == id);
 
     // Key-value stores: `default` always exists; others must be configured.
     let mut kv_stores = HashMap::new();
@@ -186,9 +186,9 @@ fn resolve(
     for (label, cfg) in &runtime_config.key_value_store {
         let backend = match cfg {
             KeyValueStoreConfig::Spin { path } => {
-                let path = path.clone().unwrap_or_else(|| {
-                    PathBuf::from(".spin").join(format!("{label}.db"))
-                });
+                let path = path
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(".spin").join(format!("{label}.db")));
                 KvBackend::Sqlite(if path.is_absolute() {
                     path
                 } else {
@@ -268,7 +268,12 @@ fn resolve(
         .transpose()
         .map_err(var_err("[application.trigger.redis] address"))?;
     let mut redis = Vec::new();
-    for t in manifest.trigger.redis.iter().filter(|t| selected(&t.component)) {
+    for t in manifest
+        .trigger
+        .redis
+        .iter()
+        .filter(|t| selected(&t.component))
+    {
         let address = match &t.address {
             Some(a) => variables::expand(a, &values)
                 .map_err(var_err(format!("Redis trigger for channel '{}'", t.channel)))?,
@@ -289,7 +294,12 @@ fn resolve(
     }
 
     let mut cron = Vec::new();
-    for t in manifest.trigger.cron.iter().filter(|t| selected(&t.component)) {
+    for t in manifest
+        .trigger
+        .cron
+        .iter()
+        .filter(|t| selected(&t.component))
+    {
         cron.push(CronJob {
             component: t.component.clone(),
             expression: t.cron_expression.clone(),
@@ -386,12 +396,18 @@ source = "worker.wasm"
     fn undefined_variable_is_an_error() {
         let text = APP.replace("{{ db_host }}/x", "{{ nope }}/x");
         let err = load_text(&text, None, &[]).expect_err("undefined");
-        assert!(err.to_string().contains("undefined variable 'nope'"), "{err}");
+        assert!(
+            err.to_string().contains("undefined variable 'nope'"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_kv_label_is_an_error_unless_configured() {
-        let text = APP.replace("key_value_stores = [\"default\"]", "key_value_stores = [\"cache\"]");
+        let text = APP.replace(
+            "key_value_stores = [\"default\"]",
+            "key_value_stores = [\"cache\"]",
+        );
         let err = load_text(&text, None, &[]).expect_err("unknown label");
         assert!(err.to_string().contains("key-value store 'cache'"), "{err}");
         let app = load_text(
@@ -405,7 +421,10 @@ source = "worker.wasm"
 
     #[test]
     fn required_variable_without_value_is_an_error() {
-        let text = APP.replace("db_host = { default = \"db:5432\" }", "db_host = { required = true }");
+        let text = APP.replace(
+            "db_host = { default = \"db:5432\" }",
+            "db_host = { required = true }",
+        );
         let err = load_text(&text, None, &[]).expect_err("missing");
         assert!(err.to_string().contains("'db_host' is required"), "{err}");
     }

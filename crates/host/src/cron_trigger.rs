@@ -31,7 +31,11 @@ pub struct CronRunner {
 }
 
 impl CronRunner {
-    pub fn new(engine: &Engine, job: &CronJob, loaded: Arc<LoadedComponent>) -> anyhow::Result<Self> {
+    pub fn new(
+        engine: &Engine,
+        job: &CronJob,
+        loaded: Arc<LoadedComponent>,
+    ) -> anyhow::Result<Self> {
         let pre = CronHandlerPre::new(loaded.pre.clone())
             .map_err(anyhow::Error::from)
             .with_context(|| {
@@ -58,7 +62,10 @@ impl CronRunner {
         loop {
             let now = chrono::Utc::now();
             let Some(next) = this.job.schedule.after(&now).next() else {
-                tracing::warn!("cron schedule '{}' has no future ticks", this.job.expression);
+                tracing::warn!(
+                    "cron schedule '{}' has no future ticks",
+                    this.job.expression
+                );
                 return;
             };
             let wait = (next - now).to_std().unwrap_or_default();

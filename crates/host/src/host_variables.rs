@@ -6,7 +6,9 @@ use crate::runtime::HostState;
 impl v2::Host for HostState {
     async fn get(&mut self, name: String) -> Result<String, Error> {
         if crate::manifest::check_variable_name(&name).is_err() {
-            return Err(Error::InvalidName(format!("invalid variable name '{name}'")));
+            return Err(Error::InvalidName(format!(
+                "invalid variable name '{name}'"
+            )));
         }
         self.component
             .config

@@ -90,14 +90,21 @@ impl HttpTrigger {
                     async move { Ok::<_, std::convert::Infallible>(this.handle(req, client).await) }
                 });
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+                if let Err(e) = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
                     tracing::debug!("connection from {client} ended: {e}");
                 }
             });
         }
     }
 
-    async fn handle(&self, req: Request<Incoming>, client: SocketAddr) -> Response<HyperOutgoingBody> {
+    async fn handle(
+        &self,
+        req: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Response<HyperOutgoingBody> {
         let path = req.uri().path().to_string();
         if path == HEALTH_PATH {
             return text_response(StatusCode::OK, "OK");
@@ -127,7 +134,10 @@ impl HttpTrigger {
         let req = prepare_request(req, m, client, self.listen)?;
         let mut store = component.loaded.new_store(&self.engine);
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(tx)?;
         let proxy = component.proxy.clone();
         let id = component.loaded.id().to_string();

@@ -122,14 +122,22 @@ impl kv::HostStore for HostState {
             .map_err(|_| Error::StoreTableFull)
     }
 
-    async fn get(&mut self, s: Resource<StoreHandle>, key: String) -> Result<Option<Vec<u8>>, Error> {
+    async fn get(
+        &mut self,
+        s: Resource<StoreHandle>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, Error> {
         let store = self.store(&s)?;
         match &store.backend {
             Backend::Sqlite(c) => store.sqlite(c, |conn, label| {
                 use rusqlite::OptionalExtension;
-                conn.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-                    .query_row(rusqlite::params![label, key], |row| row.get::<_, Vec<u8>>(0))
-                    .optional()
+                conn.prepare_cached(
+                    "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
+                )?
+                .query_row(rusqlite::params![label, key], |row| {
+                    row.get::<_, Vec<u8>>(0)
+                })
+                .optional()
             }),
             Backend::Redis(conn) => {
                 let mut conn = conn.clone();
@@ -138,7 +146,12 @@ impl kv::HostStore for HostState {
         }
     }
 
-    async fn set(&mut self, s: Resource<StoreHandle>, key: String, value: Vec<u8>) -> Result<(), Error> {
+    async fn set(
+        &mut self,
+        s: Resource<StoreHandle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), Error> {
         let store = self.store(&s)?;
         match &store.backend {
             Backend::Sqlite(c) => store.sqlite(c, |conn, label| {
@@ -193,7 +206,8 @@ impl kv::HostStore for HostState {
         let store = self.store(&s)?;
         match &store.backend {
             Backend::Sqlite(c) => store.sqlite(c, |conn, label| {
-                let mut stmt = conn.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?;
+                let mut stmt =
+                    conn.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?;
                 let keys = stmt
                     .query_map(rusqlite::params![label], |row| row.get::<_, String>(0))?
                     .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -27,7 +27,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "todo-host", version, about = "Runs a Spin application (spin.toml) locally")]
+#[command(
+    name = "todo-host",
+    version,
+    about = "Runs a Spin application (spin.toml) locally"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,7 +46,12 @@ enum Command {
 #[derive(clap::Args)]
 struct UpArgs {
     /// The application manifest.
-    #[arg(short = 'f', long = "from", alias = "file", default_value = "spin.toml")]
+    #[arg(
+        short = 'f',
+        long = "from",
+        alias = "file",
+        default_value = "spin.toml"
+    )]
     manifest: PathBuf,
     /// Runtime configuration (key-value stores, variable providers).
     #[arg(long)]
@@ -66,7 +75,10 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: cannot start the async runtime: {e}");

@@ -273,7 +273,9 @@ pub fn check_variable_name(name: &str) -> Result<(), ManifestError> {
 fn check_component_id(id: &str) -> Result<(), ManifestError> {
     let ok = !id.is_empty()
         && id.split('-').all(|w| {
-            !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         })
         && id.chars().next().is_some_and(|c| c.is_ascii_lowercase());
     if ok {

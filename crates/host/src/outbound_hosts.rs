@@ -160,7 +160,9 @@ fn parse_entry(entry: &str) -> Result<AllowedHost, AllowedHostError> {
         }
         HostPattern::Subdomain(domain.to_ascii_lowercase())
     } else if host.contains('*') {
-        return Err(err("'*' is allowed only as the whole host or a leading '*.'"));
+        return Err(err(
+            "'*' is allowed only as the whole host or a leading '*.'",
+        ));
     } else {
         HostPattern::Exact(host.to_ascii_lowercase())
     };
@@ -233,7 +235,11 @@ mod tests {
 
     #[test]
     fn wildcards() {
-        let h = hosts(&["https://*.example.com", "http://*:8080", "redis://h:7000..7002"]);
+        let h = hosts(&[
+            "https://*.example.com",
+            "http://*:8080",
+            "redis://h:7000..7002",
+        ]);
         assert!(h.allows("https", "a.example.com", 443));
         assert!(h.allows("https", "a.b.example.com", 443));
         assert!(!h.allows("https", "example.com", 443));
@@ -246,7 +252,13 @@ mod tests {
     #[test]
     fn allow_all_and_errors() {
         assert!(hosts(&["insecure:allow-all"]).allows("redis", "x", 1));
-        for bad in ["localhost", "*://localhost", "http://a/b", "http://a*b", "http://h:x"] {
+        for bad in [
+            "localhost",
+            "*://localhost",
+            "http://a/b",
+            "http://a*b",
+            "http://h:x",
+        ] {
             assert!(AllowedHosts::parse(&[bad.to_string()]).is_err(), "{bad}");
         }
     }

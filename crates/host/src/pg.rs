@@ -99,10 +99,7 @@ pub fn check_allowed(
             }
             #[cfg(unix)]
             Host::Unix(p) => {
-                return Err(format!(
-                    "Unix socket {} is not permitted",
-                    p.display()
-                ));
+                return Err(format!("Unix socket {} is not permitted", p.display()));
             }
         }
     }
@@ -348,7 +345,9 @@ fn convert_entry(row: &Row, index: usize) -> anyhow::Result<DbValue> {
             ))
         }),
         Type::TEXT_ARRAY | Type::VARCHAR_ARRAY | Type::BPCHAR_ARRAY => {
-            get(row, index, |v: Vec<Option<String>>| Ok(DbValue::ArrayStr(v)))
+            get(row, index, |v: Vec<Option<String>>| {
+                Ok(DbValue::ArrayStr(v))
+            })
         }
         Type::INTERVAL => get(row, index, |v: Interval| {
             Ok(DbValue::Interval(v4::Interval {

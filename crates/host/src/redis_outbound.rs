@@ -5,7 +5,9 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, FromRedisValue, Value};
 use wasmtime::component::Resource;
 
-use crate::bindings::imports::fermyon::spin2_0_0::redis::{self as v2, RedisParameter, RedisResult};
+use crate::bindings::imports::fermyon::spin2_0_0::redis::{
+    self as v2, RedisParameter, RedisResult,
+};
 use crate::runtime::HostState;
 
 pub struct RedisConnection {
@@ -17,7 +19,10 @@ fn other(e: impl std::fmt::Display) -> v2::Error {
 }
 
 impl HostState {
-    fn redis_conn(&self, r: &Resource<RedisConnection>) -> Result<MultiplexedConnection, v2::Error> {
+    fn redis_conn(
+        &self,
+        r: &Resource<RedisConnection>,
+    ) -> Result<MultiplexedConnection, v2::Error> {
         self.table
             .get(r)
             .map(|c| c.conn.clone())
@@ -37,7 +42,8 @@ impl v2::HostConnection for HostState {
             );
             return Err(v2::Error::InvalidAddress);
         }
-        let client = redis::Client::open(address.as_str()).map_err(|_| v2::Error::InvalidAddress)?;
+        let client =
+            redis::Client::open(address.as_str()).map_err(|_| v2::Error::InvalidAddress)?;
         let conn = client
             .get_multiplexed_async_connection()
             .await
@@ -236,8 +242,13 @@ mod tests {
     fn scalars() {
         assert!(matches!(flat(Value::Nil).unwrap()[..], [RedisResult::Nil]));
         assert!(matches!(&flat(Value::Okay).unwrap()[..], [RedisResult::Status(s)] if s == "OK"));
-        assert!(matches!(flat(Value::Boolean(true)).unwrap()[..], [RedisResult::Int64(1)]));
-        assert!(matches!(&flat(Value::Double(1.5)).unwrap()[..], [RedisResult::Binary(b)] if b == b"1.5"));
+        assert!(matches!(
+            flat(Value::Boolean(true)).unwrap()[..],
+            [RedisResult::Int64(1)]
+        ));
+        assert!(
+            matches!(&flat(Value::Double(1.5)).unwrap()[..], [RedisResult::Binary(b)] if b == b"1.5")
+        );
         assert!(flat(Value::Map(vec![])).is_err());
     }
 }

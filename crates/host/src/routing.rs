@@ -109,7 +109,11 @@ impl Router {
                     segments.push(Segment::Literal(seg.to_string()));
                 }
             }
-            let based_display = if based.is_empty() { "/".to_string() } else { based };
+            let based_display = if based.is_empty() {
+                "/".to_string()
+            } else {
+                based
+            };
             let route = Route {
                 component: component.to_string(),
                 raw: raw.to_string(),
@@ -199,13 +203,20 @@ fn match_route(route: &Route, path: &[&str]) -> Option<(Vec<u8>, Vec<(String, St
             }
         }
     }
-    ranks.push(if route.wildcard { RANK_WILDCARD } else { RANK_END });
+    ranks.push(if route.wildcard {
+        RANK_WILDCARD
+    } else {
+        RANK_END
+    });
     Some((ranks, captures))
 }
 
 /// The request header carrying a `:name` capture.
 pub fn path_match_header(name: &str) -> String {
-    format!("spin-path-match-{}", name.to_ascii_lowercase().replace('_', "-"))
+    format!(
+        "spin-path-match-{}",
+        name.to_ascii_lowercase().replace('_', "-")
+    )
 }
 
 #[cfg(test)]
@@ -252,11 +263,22 @@ mod tests {
     #[test]
     fn longest_match_wins_regardless_of_order() {
         for routes in [
-            vec![("one", "/one/..."), ("two", "/one/two/..."), ("three", "/one/two/three/...")],
-            vec![("three", "/one/two/three/..."), ("two", "/one/two/..."), ("one", "/one/...")],
+            vec![
+                ("one", "/one/..."),
+                ("two", "/one/two/..."),
+                ("three", "/one/two/three/..."),
+            ],
+            vec![
+                ("three", "/one/two/three/..."),
+                ("two", "/one/two/..."),
+                ("one", "/one/..."),
+            ],
         ] {
             let r = router(&routes);
-            assert_eq!(component(&r, "/one/two/three/four").as_deref(), Some("three"));
+            assert_eq!(
+                component(&r, "/one/two/three/four").as_deref(),
+                Some("three")
+            );
             assert_eq!(component(&r, "/one/two/x").as_deref(), Some("two"));
             assert_eq!(component(&r, "/one").as_deref(), Some("one"));
         }
@@ -271,7 +293,11 @@ mod tests {
 
     #[test]
     fn named_parameters() {
-        let r = router(&[("user", "/users/:user_id"), ("me", "/users/me"), ("files", "/f/:id/...")]);
+        let r = router(&[
+            ("user", "/users/:user_id"),
+            ("me", "/users/me"),
+            ("files", "/f/:id/..."),
+        ]);
         let m = r.route("/users/42").unwrap();
         assert_eq!(m.component, "user");
         assert_eq!(m.captures, vec![("user_id".to_string(), "42".to_string())]);

@@ -129,8 +129,8 @@ fn cache_dir() -> Option<PathBuf> {
 /// Compiles `path`, or loads the artifact cached under the hash of the wasm bytes and the
 /// engine's compatibility hash.
 pub fn compile(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read component {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read component {}", path.display()))?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
     let engine_hash = hasher.finish();
@@ -172,8 +172,8 @@ impl Runtime {
         let kv = Arc::new(KvStores::new(app.kv_stores.clone()));
         let mut components = HashMap::new();
         for (id, cfg) in &app.components {
-            let component = compile(&engine, &cfg.source)
-                .with_context(|| format!("component '{id}'"))?;
+            let component =
+                compile(&engine, &cfg.source).with_context(|| format!("component '{id}'"))?;
             let pre = linker
                 .instantiate_pre(&component)
                 .map_err(anyhow::Error::from)

@@ -37,7 +37,9 @@ pub enum KeyValueStoreConfig {
         #[serde(default)]
         path: Option<PathBuf>,
     },
-    Redis { url: String },
+    Redis {
+        url: String,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,8 +97,14 @@ prefix = "TODO"
 "#,
         )
         .expect("valid");
-        assert!(matches!(c.key_value_store["default"], KeyValueStoreConfig::Redis { .. }));
-        assert!(matches!(c.key_value_store["cache"], KeyValueStoreConfig::Spin { .. }));
+        assert!(matches!(
+            c.key_value_store["default"],
+            KeyValueStoreConfig::Redis { .. }
+        ));
+        assert!(matches!(
+            c.key_value_store["cache"],
+            KeyValueStoreConfig::Spin { .. }
+        ));
         assert_eq!(c.variables_provider.len(), 1);
     }
 
@@ -107,6 +115,8 @@ prefix = "TODO"
             "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x\"\nextra = 1\n"
         )
         .is_err());
-        assert!(RuntimeConfig::parse("[key_value_store.default]\ntype = \"azure_cosmos\"\n").is_err());
+        assert!(
+            RuntimeConfig::parse("[key_value_store.default]\ntype = \"azure_cosmos\"\n").is_err()
+        );
     }
 }

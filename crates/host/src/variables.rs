@@ -186,7 +186,10 @@ mod tests {
                 Part::Literal("/db".into()),
             ]
         );
-        assert_eq!(parse_template("plain").unwrap(), vec![Part::Literal("plain".into())]);
+        assert_eq!(
+            parse_template("plain").unwrap(),
+            vec![Part::Literal("plain".into())]
+        );
         assert!(parse_template("{{ open").is_err());
         assert!(parse_template("{{ }}").is_err());
         assert!(parse_template("{{ Bad }}").is_err());
@@ -196,7 +199,10 @@ mod tests {
     #[test]
     fn expands_and_reports_undefined() {
         let values = HashMap::from([("host".to_string(), "db:5432".to_string())]);
-        assert_eq!(expand("pg://{{ host }}/x", &values).unwrap(), "pg://db:5432/x");
+        assert_eq!(
+            expand("pg://{{ host }}/x", &values).unwrap(),
+            "pg://db:5432/x"
+        );
         assert_eq!(
             expand("{{ nope }}", &values).unwrap_err(),
             VariableError::Undefined {

@@ -1,0 +1,212 @@
+//! `spin:postgres/postgres@4.0.0` against a real PostgreSQL (`TEST_PG_URL`): Spin's type
+//! conversions (including its `timestamptz` behaviour), sessions, errors and refusals.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+async fn pg_app() -> (TestApp, test_support::TestDatabase, HostProcess) {
+    let db = empty_database().await;
+    let app = app("http");
+    let host = spawn(
+        app.host()
+            .variable("db_url", &db.url)
+            .variable("db_host", &db.host_port),
+    )
+    .await;
+    (app, db, host)
+}
+
+async fn run(host: &HostProcess, path: &str, body: serde_json::Value) -> Vec<String> {
+    let (status, text) = post_json(&format!("{}{path}?op=pg", host.base_url()), &body).await;
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn q(sql: &str, params: serde_json::Value) -> serde_json::Value {
+    json!({ "sql": sql, "params": params, "mode": "query" })
+}
+
+fn x(sql: &str) -> serde_json::Value {
+    json!({ "sql": sql, "params": [], "mode": "execute" })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversions_match_spin() {
+    let (_app, _db, host) = pg_app().await;
+    let r = run(
+        &host,
+        "/x",
+        json!({ "statements": [
+            q("SELECT now()", json!([])),
+            q("SELECT now() AT TIME ZONE 'UTC'", json!([])),
+            q("SELECT $1::timestamptz", json!([{ "timestamp": 1_800_000_000 }])),
+            q("SELECT $1::text::timestamptz AT TIME ZONE 'UTC'", json!([{ "str": "2027-01-31T09:00:00.123Z" }])),
+            q("SELECT $1::timestamptz", json!([{ "str": "2027-01-31T09:00:00Z" }])),
+            q("SELECT $1::timestamp", json!([{ "datetime": [2027, 1, 31, 9, 0, 0, 0] }])),
+            q("SELECT ARRAY['a','b']::text[]", json!([])),
+            q("SELECT '{\"a\":1}'::json", json!([])),
+            q("SELECT gen_random_uuid()", json!([])),
+            q("SELECT extract(epoch FROM $1::timestamptz)::int8", json!([{ "timestamp": 1_800_000_000 }])),
+        ]}),
+    )
+    .await;
+    assert!(
+        r[0].starts_with("Err(Error::QueryFailed(QueryError::Text("),
+        "{}",
+        r[0]
+    );
+    assert!(r[0].contains("error deserializing column 0"), "{}", r[0]);
+    assert!(
+        r[0].contains("NaiveDateTime") && r[0].contains("timestamptz"),
+        "{}",
+        r[0]
+    );
+    assert!(r[1].starts_with("Ok([[DbValue::Datetime(("), "{}", r[1]);
+    assert!(
+        r[2].contains("error deserializing column 0") && r[2].contains("timestamptz"),
+        "{}",
+        r[2]
+    );
+    assert_eq!(
+        r[3],
+        "Ok([[DbValue::Datetime((2027, 1, 31, 9, 0, 0, 123000000))]])"
+    );
+    assert!(
+        r[4].contains("ToSql(0)") && r[4].contains("WrongType"),
+        "{}",
+        r[4]
+    );
+    assert_eq!(r[5], "Ok([[DbValue::Datetime((2027, 1, 31, 9, 0, 0, 0))]])");
+    assert_eq!(
+        r[6],
+        "Ok([[DbValue::ArrayStr([Some(\"a\"), Some(\"b\")])]])"
+    );
+    assert_eq!(
+        r[7],
+        "Ok([[DbValue::Unsupported([123, 34, 97, 34, 58, 49, 125])]])"
+    );
+    assert!(r[8].starts_with("Ok([[DbValue::Uuid(\""), "{}", r[8]);
+    assert_eq!(r[9], "Ok([[DbValue::Int64(1800000000)]])");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scalar_types_and_nulls() {
+    let (_app, _db, host) = pg_app().await;
+    let r = run(
+        &host,
+        "/x",
+        json!({ "statements": [
+            q("SELECT 1::int2, 2::int4, 3::int8, true, 1.5::float8, 'x'::varchar, NULL::text, \
+               '12.50'::numeric, '{\"a\": 1}'::jsonb, '1 day 2 hours'::interval, \
+               '2027-01-31'::date, '09:30:00'::time, '\\x0102'::bytea, ARRAY[1,2]::int4[], \
+               ARRAY[true]::bool[]", json!([])),
+            q("SELECT $1::int4, $2::text, $3::uuid, $4::jsonb, $5::text[]", json!([
+                { "null": true }, { "str": "s" }, { "uuid": "31439906-4c4d-4a8e-9a3b-0a3b3b3b3b3b" },
+                { "jsonb": { "k": [1] } }, { "str_array": ["p", "q"] }
+            ])),
+            q("SELECT $1::uuid", json!([{ "uuid": "not-a-uuid" }])),
+        ]}),
+    )
+    .await;
+    let row = &r[0];
+    for expected in [
+        "DbValue::Int16(1)",
+        "DbValue::Int32(2)",
+        "DbValue::Int64(3)",
+        "DbValue::Boolean(true)",
+        "DbValue::Floating64(1.5)",
+        "DbValue::Str(\"x\")",
+        "DbValue::DbNull",
+        "DbValue::Decimal(\"12.50\")",
+        "DbValue::Jsonb([123, 34, 97, 34, 58, 49, 125])",
+        "DbValue::Interval(Interval { micros: 7200000000, days: 1, months: 0 })",
+        "DbValue::Date((2027, 1, 31))",
+        "DbValue::Time((9, 30, 0, 0))",
+        "DbValue::Binary([1, 2])",
+        "DbValue::ArrayInt32([Some(1), Some(2)])",
+        "DbValue::Unsupported(",
+    ] {
+        assert!(row.contains(expected), "missing {expected} in {row}");
+    }
+    assert_eq!(
+        r[1],
+        "Ok([[DbValue::DbNull, DbValue::Str(\"s\"), DbValue::Uuid(\"31439906-4c4d-4a8e-9a3b-0a3b3b3b3b3b\"), \
+         DbValue::Jsonb([123, 34, 107, 34, 58, 91, 49, 93, 125]), DbValue::ArrayStr([Some(\"p\"), Some(\"q\")])]])"
+    );
+    assert!(r[2].starts_with("Err(Error::BadParameter("), "{}", r[2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_is_one_session_and_db_errors_are_structured() {
+    let (_app, _db, host) = pg_app().await;
+    let r = run(
+        &host,
+        "/x",
+        json!({ "statements": [
+            x("CREATE TABLE t (id int PRIMARY KEY)"),
+            x("BEGIN"),
+            x("INSERT INTO t VALUES (1)"),
+            x("ROLLBACK"),
+            q("SELECT count(*) FROM t", json!([])),
+            x("BEGIN"),
+            x("INSERT INTO t VALUES (2)"),
+            x("COMMIT"),
+            q("SELECT count(*) FROM t", json!([])),
+            x("INSERT INTO t VALUES (2)"),
+        ]}),
+    )
+    .await;
+    assert_eq!(r[2], "Ok(1)");
+    assert_eq!(r[4], "Ok([[DbValue::Int64(0)]])");
+    assert_eq!(r[8], "Ok([[DbValue::Int64(1)]])");
+    assert!(
+        r[9].starts_with("Err(Error::QueryFailed(QueryError::DbError(DbError {"),
+        "{}",
+        r[9]
+    );
+    assert!(r[9].contains("code: \"23505\""), "{}", r[9]);
+    assert!(r[9].contains("(\"constraint\", \"t_pkey\")"), "{}", r[9]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_outside_allowed_hosts_are_refused() {
+    let (_app, db, host) = pg_app().await;
+    // A component with no allowed_outbound_hosts at all.
+    let r = run(
+        &host,
+        "/locked/x",
+        json!({ "address": db.url, "statements": [] }),
+    )
+    .await;
+    assert!(
+        r[0].starts_with("open: Err(Error::ConnectionFailed("),
+        "{r:?}"
+    );
+    assert!(r[0].contains("not permitted"), "{r:?}");
+    // Allowed host, other port.
+    let (h, p) = db.host_port.rsplit_once(':').unwrap();
+    let other = format!(
+        "postgres://postgres@{h}:{}/postgres",
+        p.parse::<u16>().unwrap() + 1
+    );
+    let r = run(&host, "/x", json!({ "address": other, "statements": [] })).await;
+    assert!(r[0].contains("not permitted"), "{r:?}");
+    // Unix sockets are never allowed.
+    let r = run(
+        &host,
+        "/x",
+        json!({ "address": "host=/tmp user=postgres dbname=postgres", "statements": [] }),
+    )
+    .await;
+    assert!(r[0].contains("Unix socket"), "{r:?}");
+    // A second host in the string that is not allowed.
+    let r = run(
+        &host,
+        "/x",
+        json!({ "address": format!("host={h},example.com port={p},5432 user=postgres"), "statements": [] }),
+    )
+    .await;
+    assert!(r[0].contains("not permitted"), "{r:?}");
+}
