@@ -469,7 +469,7 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
                                     f"does not support: the pod would fail to start (run it from a CronJob instead)")
             elif not comp.triggers:
                 problems.add(where, f"component {cid!r} has no trigger in {spin.path.name}")
-        retained_comps = [spin.components[c] for c in seen if c in spin.components]
+        retained_comps = [spin.components[c] for c in dict.fromkeys(retained) if c in spin.components]
 
         # --- variables
         given: dict[str, dict] = {}
@@ -570,7 +570,7 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
                 continue
             if not has_http:
                 problems.add(where, f"checks.{probe} on {path!r}, but no component of this SpinApp has an HTTP trigger")
-            elif route_owner(spin, path, list(seen)) is None:
+            elif route_owner(spin, path, list(dict.fromkeys(retained))) is None:
                 problems.add(where, f"checks.{probe} path {path!r} is not routed to any component of this SpinApp")
 
     # --- every runnable component deployed exactly once; cron components replaced by CronJobs
