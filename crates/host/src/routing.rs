@@ -54,6 +54,10 @@ const RANK_PARAM: u8 = 3;
 const RANK_END: u8 = 2;
 const RANK_WILDCARD: u8 = 1;
 
+type Captures = Vec<(String, String)>;
+/// Per-position ranks of a matching route (compared lexicographically) and its captures.
+type Candidate = (Vec<u8>, Captures);
+
 fn sanitize(s: &str) -> &str {
     s.strip_suffix('/').unwrap_or(s)
 }
@@ -146,7 +150,7 @@ impl Router {
 
     pub fn route(&self, path: &str) -> Option<RouteMatch> {
         let path_segments = segments_of(path);
-        let mut best: Option<(Vec<u8>, &Route, Vec<(String, String)>)> = None;
+        let mut best: Option<(Vec<u8>, &Route, Captures)> = None;
         for route in &self.routes {
             let Some((ranks, captures)) = match_route(route, &path_segments) else {
                 continue;
@@ -186,7 +190,7 @@ impl Router {
     }
 }
 
-fn match_route(route: &Route, path: &[&str]) -> Option<(Vec<u8>, Vec<(String, String)>)> {
+fn match_route(route: &Route, path: &[&str]) -> Option<Candidate> {
     if path.len() < route.segments.len() || (!route.wildcard && path.len() != route.segments.len())
     {
         return None;

@@ -227,7 +227,7 @@ mod tests {
             ]),
         };
         let env = |k: &str| (k == "SPIN_VARIABLE_A").then(|| "env-a".to_string());
-        let values = resolve_app_variables(&decls, &[provider.clone()], &env).unwrap();
+        let values = resolve_app_variables(&decls, std::slice::from_ref(&provider), &env).unwrap();
         assert_eq!(values["a"], "env-a");
         assert_eq!(values["b"], "db");
         assert_eq!(values["c"], "dotenv-c");
