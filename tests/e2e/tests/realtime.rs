@@ -1,0 +1,965 @@
+//! End-to-end tests of realtime SSE (issue 9): the real `realtime` component on the HTTP host,
+//! `realtime-fanout` on a second (worker) host, real PostgreSQL and Redis, and a real SSE client
+//! (a streaming reqwest body and a small `text/event-stream` parser below).
+//!
+//! The reminder-due event is published by the test itself (notification row inserted, envelope
+//! built from the API.md contract), so these tests do not depend on notification-service.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use jwt_simple::prelude::*;
+use serde_json::{json, Value};
+use todo_e2e::test_support::HostProcess;
+use todo_e2e::{spawn_app, spawn_app_with, AppOptions, TestApp, HS256_SECRET};
+use tokio::sync::mpsc;
+
+// ------------------------------------------------------------------ SSE client
+
+/// One dispatched SSE item.
+#[derive(Debug, Clone)]
+enum Item {
+    Event {
+        id: String,
+        event: String,
+        data: Value,
+    },
+    Comment(String),
+    Retry(u64),
+    /// The response body ended (cleanly or not).
+    End,
+}
+
+/// An open SSE response, parsed by a background task.
+struct Sse {
+    headers: reqwest::header::HeaderMap,
+    rx: mpsc::UnboundedReceiver<Item>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Sse {
+    fn drop(&mut self) {
+        // Dropping the body closes the connection: the client goes away.
+        self.task.abort();
+    }
+}
+
+/// Parses `text/event-stream` blocks (`\n`, `\r\n` or `\r` line ends) into items.
+#[derive(Default)]
+struct Parser {
+    buffer: String,
+    id: Option<String>,
+    event: Option<String>,
+    data: Vec<String>,
+}
+
+impl Parser {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<Item>) {
+        self.buffer.push_str(&String::from_utf8_lossy(chunk));
+        while let Some(pos) = self.buffer.find(['\n', '\r']) {
+            let line = self.buffer[..pos].to_string();
+            let mut skip = 1;
+            if self.buffer[pos..].starts_with("\r\n") {
+                skip = 2;
+            }
+            self.buffer.drain(..pos + skip);
+            self.line(&line, out);
+        }
+    }
+
+    fn line(&mut self, line: &str, out: &mut Vec<Item>) {
+        if line.is_empty() {
+            if !self.data.is_empty() {
+                let data = self.data.join("\n");
+                out.push(Item::Event {
+                    id: self.id.clone().unwrap_or_default(),
+                    event: self.event.take().unwrap_or_else(|| "message".into()),
+                    data: serde_json::from_str(&data)
+                        .unwrap_or_else(|e| panic!("data is not JSON ({e}): {data:?}")),
+                });
+                self.data.clear();
+            }
+            self.event = None;
+            return;
+        }
+        if let Some(comment) = line.strip_prefix(':') {
+            out.push(Item::Comment(comment.trim().to_string()));
+            return;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "id" => self.id = Some(value.to_string()),
+            "event" => self.event = Some(value.to_string()),
+            "data" => self.data.push(value.to_string()),
+            "retry" => out.push(Item::Retry(value.parse().expect("numeric retry"))),
+            other => panic!("unexpected SSE field {other:?} in line {line:?}"),
+        }
+    }
+}
+
+/// A client for long-lived responses: no overall request timeout.
+fn sse_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+impl Sse {
+    /// Opens `/api/sse/{user}` with `request`'s extras, asserts `200`, and waits for the
+    /// `retry:` hint (the response head and first chunk: from then on the start position is
+    /// fixed, so anything published afterwards must arrive).
+    async fn open(request: reqwest::RequestBuilder) -> Sse {
+        let response = request.send().await.expect("SSE request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        if status != 200 {
+            let body = response.text().await.unwrap_or_default();
+            panic!("SSE request answered {status}: {body}");
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let mut body = response.bytes_stream();
+            let mut parser = Parser::default();
+            while let Some(chunk) = body.next().await {
+                let Ok(chunk) = chunk else { break };
+                let mut items = Vec::new();
+                parser.feed(&chunk, &mut items);
+                for item in items {
+                    if tx.send(item).is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = tx.send(Item::End);
+        });
+        let mut sse = Sse { headers, rx, task };
+        match sse.next_item(Duration::from_secs(30)).await {
+            Some(Item::Retry(ms)) => assert_eq!(ms, 3000),
+            other => panic!("expected the retry hint first, got {other:?}"),
+        }
+        sse
+    }
+
+    async fn next_item(&mut self, timeout: Duration) -> Option<Item> {
+        tokio::time::timeout(timeout, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The next event (comments skipped); panics on timeout or end of stream.
+    async fn next_event(&mut self, timeout: Duration) -> (String, String, Value) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_item(left).await {
+                Some(Item::Event { id, event, data }) => return (id, event, data),
+                Some(Item::Comment(_)) | Some(Item::Retry(_)) => continue,
+                Some(Item::End) => panic!("the stream ended while an event was expected"),
+                None => panic!("no event within {timeout:?}"),
+            }
+        }
+    }
+
+    async fn events(&mut self, n: usize, timeout: Duration) -> Vec<(String, String, Value)> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_item(left).await {
+                Some(Item::Event { id, event, data }) => out.push((id, event, data)),
+                Some(Item::Comment(_)) | Some(Item::Retry(_)) => continue,
+                Some(Item::End) => panic!(
+                    "the stream ended after {} of {n} events: {out:?}",
+                    out.len()
+                ),
+                None => panic!(
+                    "only {} of {n} events within {timeout:?}: {out:?}",
+                    out.len()
+                ),
+            }
+        }
+        out
+    }
+
+    /// Asserts that no event arrives within `quiet`.
+    async fn assert_quiet(&mut self, quiet: Duration) {
+        let deadline = Instant::now() + quiet;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match self.next_item(left).await {
+                Some(Item::Event { id, event, data }) => {
+                    panic!("unexpected event {id} {event}: {data}")
+                }
+                Some(Item::End) => panic!("the stream ended"),
+                Some(_) => continue,
+                None => return,
+            }
+        }
+    }
+}
+
+fn sse_request(app: &TestApp, client: &reqwest::Client, user: &str) -> reqwest::RequestBuilder {
+    client
+        .get(app.url(&format!("/api/sse/{user}")))
+        .bearer_auth(app.token(user))
+}
+
+async fn open_stream(app: &TestApp, client: &reqwest::Client, user: &str) -> Sse {
+    Sse::open(sse_request(app, client, user)).await
+}
+
+// ------------------------------------------------------------------ helpers
+
+/// Starts realtime-fanout on a worker host and waits until it is subscribed to every channel.
+async fn start_fanout(app: &TestApp) -> HostProcess {
+    let workers = app.host_builder().component("realtime-fanout").spawn();
+    let client = redis::Client::open(app.redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&TOPICS)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if counts.iter().all(|(_, n)| *n >= 1) {
+            return workers;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fanout not subscribed: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const TOPICS: [&str; 5] = [
+    "task-created",
+    "task-updated",
+    "task-completed",
+    "task-deleted",
+    "reminder-due",
+];
+
+async fn redis_conn(app: &TestApp) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(app.redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+fn task_id(data: &Value) -> &str {
+    data["data"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no task id in {data}"))
+}
+
+fn assert_task_frame(
+    event: &(String, String, Value),
+    topic: &str,
+    action: &str,
+    task: &str,
+    user: &str,
+) {
+    let (id, name, data) = event;
+    assert_eq!(name, topic, "{data}");
+    assert!(id.split_once('-').is_some(), "a stream entry id: {id}");
+    assert_eq!(data["type"], "task_update", "{data}");
+    assert_eq!(data["action"], action, "{data}");
+    assert_eq!(data["user_id"], user, "{data}");
+    assert!(data["timestamp"].as_str().unwrap().ends_with('Z'), "{data}");
+    assert_eq!(task_id(data), task, "{data}");
+    let snapshot = &data["data"];
+    assert_eq!(snapshot["userId"], user);
+    for field in [
+        "title",
+        "priority",
+        "category",
+        "status",
+        "completed",
+        "createdAt",
+        "updatedAt",
+        "tags",
+    ] {
+        assert!(
+            snapshot.get(field).is_some(),
+            "task field {field} missing: {snapshot}"
+        );
+    }
+    for internal in ["task_id", "before", "after", "changed_fields"] {
+        assert!(
+            snapshot.get(internal).is_none(),
+            "{internal} leaked into the task: {snapshot}"
+        );
+    }
+}
+
+fn stream_ids_increase(events: &[(String, String, Value)]) {
+    let parse = |id: &str| -> (u64, u64) {
+        let (a, b) = id.split_once('-').unwrap();
+        (a.parse().unwrap(), b.parse().unwrap())
+    };
+    for pair in events.windows(2) {
+        assert!(
+            parse(&pair[0].0) < parse(&pair[1].0),
+            "ids not increasing: {} then {}",
+            pair[0].0,
+            pair[1].0
+        );
+    }
+}
+
+/// Inserts a notification for `task` and publishes its `reminder-due` envelope, as
+/// notification-service does; returns (notification JSON as the API returns it, envelope).
+async fn fire_reminder(app: &TestApp, user: &str, task: &Value) -> (Value, String) {
+    let notification_id = uuid::Uuid::new_v4();
+    let task_id = uuid::Uuid::parse_str(task["id"].as_str().unwrap()).unwrap();
+    let now = chrono::Utc::now();
+    let created = now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let message = format!("Reminder: {}", task["title"].as_str().unwrap());
+    app.pg()
+        .await
+        .execute(
+            "INSERT INTO notifications (id, user_id, task_id, message, created_at, reminder_at) \
+             VALUES ($1, $2, $3, $4, $5::text::timestamptz, $5::text::timestamptz)",
+            &[&notification_id, &user, &task_id, &message, &created],
+        )
+        .await
+        .unwrap();
+    let notification = json!({
+        "id": notification_id.to_string(), "userId": user, "message": message,
+        "taskId": task_id.to_string(), "read": false, "createdAt": created,
+    });
+    let event_id = uuid::Uuid::now_v7().to_string();
+    let mut inner = task.as_object().unwrap().clone();
+    inner.insert("task_id".into(), json!(task_id.to_string()));
+    inner.insert("notification".into(), notification.clone());
+    let envelope = json!({
+        "specversion": "1.0", "id": event_id, "source": "notification-service",
+        "type": "reminder-due", "subject": task_id.to_string(), "time": created,
+        "datacontenttype": "application/json",
+        "data": {
+            "event_id": event_id, "event_type": "reminder-due", "timestamp": created,
+            "user_id": user, "correlation_id": "e2e-reminder", "data": inner,
+        }
+    })
+    .to_string();
+    let mut conn = redis_conn(app).await;
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("reminder-due")
+        .arg(&envelope)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    (notification, envelope)
+}
+
+const WAIT: Duration = Duration::from_secs(20);
+
+// ------------------------------------------------------------------ tests
+
+#[tokio::test]
+async fn a_users_stream_receives_each_event_once_in_commit_order_and_no_one_elses() {
+    let app = spawn_app().await;
+    let _workers = start_fanout(&app).await;
+    let client = sse_client();
+    let mut alice = open_stream(&app, &client, "alice").await;
+    let mut bob = open_stream(&app, &client, "bob").await;
+    assert_eq!(alice.headers["content-type"], "text/event-stream");
+    assert_eq!(alice.headers["cache-control"], "no-cache");
+    assert_eq!(alice.headers["x-accel-buffering"], "no");
+    assert!(alice.headers.contains_key("x-request-id"));
+
+    let task = app
+        .create_task("alice", json!({"title": "Live", "priority": "low"}))
+        .await;
+    let id = task["id"].as_str().unwrap().to_string();
+    let path = format!("/api/alice/tasks/{id}");
+    let response = app
+        .put("alice", &path, &json!({"title": "Live, renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = app
+        .patch("alice", &format!("{path}/complete"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = app.delete("alice", &path).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    let other = app
+        .create_task("alice", json!({"title": "Remind me"}))
+        .await;
+    let other_id = other["id"].as_str().unwrap().to_string();
+    let (notification, _) = fire_reminder(&app, "alice", &other).await;
+
+    let events = alice.events(7, WAIT).await;
+    assert_task_frame(&events[0], "task-created", "created", &id, "alice");
+    assert_eq!(events[0].2["data"]["title"], "Live");
+    assert_eq!(events[0].2["data"]["priority"], "low");
+    assert_task_frame(&events[1], "task-updated", "updated", &id, "alice");
+    assert_eq!(events[1].2["data"]["title"], "Live, renamed");
+    assert_task_frame(&events[2], "task-updated", "updated", &id, "alice");
+    assert_eq!(events[2].2["data"]["completed"], true);
+    assert_task_frame(&events[3], "task-completed", "completed", &id, "alice");
+    assert_eq!(events[3].2["data"]["status"], "completed");
+    assert_task_frame(&events[4], "task-deleted", "deleted", &id, "alice");
+    assert_task_frame(&events[5], "task-created", "created", &other_id, "alice");
+    let (_, name, reminder) = &events[6];
+    assert_eq!(name, "reminder-due");
+    assert_eq!(reminder["type"], "reminder");
+    assert_eq!(reminder["data"], notification);
+    assert_eq!(reminder["user_id"], "alice");
+    assert!(reminder.get("action").is_none());
+    stream_ids_increase(&events);
+
+    // Commit order: the task events in the order of the outbox's sequence.
+    let rows = app
+        .pg()
+        .await
+        .query(
+            "SELECT topic, subject FROM events WHERE user_id = 'alice' ORDER BY seq",
+            &[],
+        )
+        .await
+        .unwrap();
+    let committed: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let streamed: Vec<(String, String)> = events[..6]
+        .iter()
+        .map(|(_, name, data)| (name.clone(), task_id(data).to_string()))
+        .collect();
+    assert_eq!(streamed, committed);
+
+    // Each once; nothing for bob.
+    alice.assert_quiet(Duration::from_millis(1500)).await;
+    bob.assert_quiet(Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
+async fn reconnecting_with_last_event_id_delivers_exactly_the_missed_events_then_live_ones() {
+    let app = spawn_app().await;
+    let _workers = start_fanout(&app).await;
+    let client = sse_client();
+    let mut first = open_stream(&app, &client, "alice").await;
+    let task = app.create_task("alice", json!({"title": "v1"})).await;
+    let id = task["id"].as_str().unwrap().to_string();
+    let path = format!("/api/alice/tasks/{id}");
+    app.put("alice", &path, &json!({"title": "v2"}))
+        .send()
+        .await
+        .unwrap();
+    let seen = first.events(2, WAIT).await;
+    assert_eq!(seen[1].2["data"]["title"], "v2");
+    let last_seen = seen[1].0.clone();
+    drop(first);
+
+    // Three changes while disconnected.
+    for (title, status) in [("v3", 200), ("v4", 200)] {
+        let response = app
+            .put("alice", &path, &json!({"title": title}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status);
+    }
+    assert_eq!(
+        app.delete("alice", &path).send().await.unwrap().status(),
+        204
+    );
+
+    let mut resumed =
+        Sse::open(sse_request(&app, &client, "alice").header("Last-Event-ID", &last_seen)).await;
+    let missed = resumed.events(3, WAIT).await;
+    assert_task_frame(&missed[0], "task-updated", "updated", &id, "alice");
+    assert_eq!(missed[0].2["data"]["title"], "v3");
+    assert_task_frame(&missed[1], "task-updated", "updated", &id, "alice");
+    assert_eq!(missed[1].2["data"]["title"], "v4");
+    assert_task_frame(&missed[2], "task-deleted", "deleted", &id, "alice");
+    stream_ids_increase(&[
+        seen[1].clone(),
+        missed[0].clone(),
+        missed[1].clone(),
+        missed[2].clone(),
+    ]);
+
+    let live = app.create_task("alice", json!({"title": "live"})).await;
+    let next = resumed.next_event(WAIT).await;
+    assert_task_frame(
+        &next,
+        "task-created",
+        "created",
+        live["id"].as_str().unwrap(),
+        "alice",
+    );
+    resumed.assert_quiet(Duration::from_millis(1000)).await;
+    drop(resumed);
+
+    // The same through the query string (EventSource-style token and position).
+    let url = app.url(&format!(
+        "/api/sse/alice?access_token={}&last_event_id={}",
+        app.token("alice"),
+        missed[1].0
+    ));
+    let mut by_query = Sse::open(client.get(url)).await;
+    let replay = by_query.events(2, WAIT).await;
+    assert_eq!(replay[0].0, missed[2].0);
+    assert_eq!(replay[1].0, next.0);
+    by_query.assert_quiet(Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
+async fn an_event_published_twice_is_delivered_once_and_garbage_is_ignored() {
+    let app = spawn_app().await;
+    let _workers = start_fanout(&app).await;
+    let client = sse_client();
+    let mut pubsub = app.subscribe(&["task-created"]).await;
+    let mut stream = open_stream(&app, &client, "alice").await;
+
+    let first = app.create_task("alice", json!({"title": "once"})).await;
+    let payload: String = {
+        let mut messages = pubsub.on_message();
+        let message = tokio::time::timeout(WAIT, messages.next())
+            .await
+            .unwrap()
+            .unwrap();
+        message.get_payload().unwrap()
+    };
+    // The relay's republish, twice over, plus messages that are not envelopes.
+    let mut conn = redis_conn(&app).await;
+    for message in [
+        payload.as_str(),
+        "not json",
+        "{\"specversion\":\"1.0\"}",
+        payload.as_str(),
+    ] {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("task-created")
+            .arg(message)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let second = app.create_task("alice", json!({"title": "barrier"})).await;
+
+    let events = stream.events(2, WAIT).await;
+    assert_task_frame(
+        &events[0],
+        "task-created",
+        "created",
+        first["id"].as_str().unwrap(),
+        "alice",
+    );
+    assert_task_frame(
+        &events[1],
+        "task-created",
+        "created",
+        second["id"].as_str().unwrap(),
+        "alice",
+    );
+    stream.assert_quiet(Duration::from_millis(1500)).await;
+    let len: i64 = redis::cmd("XLEN")
+        .arg("rt:alice")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(len, 2);
+}
+
+#[tokio::test]
+async fn two_hundred_streams_for_twenty_users_each_get_exactly_their_users_events() {
+    const USERS: usize = 20;
+    const STREAMS_PER_USER: usize = 10;
+    const MUTATIONS_PER_USER: usize = 50; // 1,000 in all
+    let app = spawn_app().await;
+    let _workers = start_fanout(&app).await;
+    let client = sse_client();
+    let users: Vec<String> = (0..USERS).map(|i| format!("load-user-{i}")).collect();
+
+    let opened = Instant::now();
+    let mut streams = Vec::new();
+    for chunk in users
+        .iter()
+        .flat_map(|u| std::iter::repeat_n(u.clone(), STREAMS_PER_USER))
+        .collect::<Vec<_>>()
+        .chunks(25)
+    {
+        let opening = chunk.iter().map(|user| {
+            let user = user.clone();
+            let app = &app;
+            let client = &client;
+            async move { (user.clone(), open_stream(app, client, &user).await) }
+        });
+        streams.extend(futures::future::join_all(opening).await);
+    }
+    eprintln!("opened {} streams in {:?}", streams.len(), opened.elapsed());
+
+    // Per user, sequential mutations (so each user's commit order is defined); users in
+    // parallel. Half creates, half updates of those tasks.
+    let started = Instant::now();
+    let expected: HashMap<String, Vec<(String, String)>> =
+        futures::future::join_all(users.iter().map(|user| {
+            let app = &app;
+            async move {
+                let mut log = Vec::new();
+                let mut ids = Vec::new();
+                for i in 0..MUTATIONS_PER_USER / 2 {
+                    let task = app
+                        .create_task(user, json!({"title": format!("t{i}")}))
+                        .await;
+                    let id = task["id"].as_str().unwrap().to_string();
+                    log.push(("task-created".to_string(), id.clone()));
+                    ids.push(id);
+                }
+                for id in &ids {
+                    let response = app
+                        .put(
+                            user,
+                            &format!("/api/{user}/tasks/{id}"),
+                            &json!({"priority": "high"}),
+                        )
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                    log.push(("task-updated".to_string(), id.clone()));
+                }
+                (user.clone(), log)
+            }
+        }))
+        .await
+        .into_iter()
+        .collect();
+    eprintln!(
+        "{} mutations in {:?}",
+        USERS * MUTATIONS_PER_USER,
+        started.elapsed()
+    );
+
+    let checks = streams.iter_mut().map(|(user, stream)| {
+        let want = &expected[user.as_str()];
+        async move {
+            let events = stream.events(want.len(), Duration::from_secs(120)).await;
+            let got: Vec<(String, String)> = events
+                .iter()
+                .map(|(_, name, data)| {
+                    assert_eq!(data["user_id"], user.as_str());
+                    (name.clone(), task_id(data).to_string())
+                })
+                .collect();
+            assert_eq!(&got, want, "stream of {user}");
+            stream.assert_quiet(Duration::from_millis(1000)).await;
+        }
+    });
+    futures::future::join_all(checks).await;
+    eprintln!("all streams verified after {:?}", started.elapsed());
+}
+
+fn token_expired_an_hour_ago(user: &str) -> String {
+    let mut claims =
+        Claims::create(jwt_simple::prelude::Duration::from_hours(1)).with_subject(user);
+    let now = Clock::now_since_epoch();
+    claims.issued_at = Some(now - jwt_simple::prelude::Duration::from_hours(2));
+    claims.invalid_before = Some(now - jwt_simple::prelude::Duration::from_hours(2));
+    claims.expires_at = Some(now - jwt_simple::prelude::Duration::from_hours(1));
+    HS256Key::from_bytes(HS256_SECRET.as_bytes())
+        .authenticate(claims)
+        .unwrap()
+}
+
+/// A refusal: the status, a JSON `{"detail": <detail>}` body and nothing else.
+async fn assert_refused(response: reqwest::Response, status: u16, detail: &str) {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({ "detail": detail }));
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_before_streaming_without_leaking_anything() {
+    let app = spawn_app().await;
+    let _workers = start_fanout(&app).await;
+    let client = sse_client();
+    let url = app.url("/api/sse/alice");
+    let send = |request: reqwest::RequestBuilder| async move { request.send().await.unwrap() };
+
+    assert_refused(
+        send(client.get(&url)).await,
+        401,
+        "Authorization header required",
+    )
+    .await;
+    assert_refused(
+        send(client.get(&url).header("authorization", "Token abc")).await,
+        401,
+        "Invalid authorization header format",
+    )
+    .await;
+    assert_refused(
+        send(
+            client
+                .get(&url)
+                .bearer_auth(token_expired_an_hour_ago("alice")),
+        )
+        .await,
+        401,
+        "Invalid or expired token",
+    )
+    .await;
+    let mut forged = app.token("alice");
+    forged.push('x');
+    assert_refused(
+        send(client.get(&url).bearer_auth(&forged)).await,
+        401,
+        "Invalid or expired token",
+    )
+    .await;
+    assert_refused(
+        send(client.get(format!("{url}?access_token=not.a.jwt"))).await,
+        401,
+        "Invalid or expired token",
+    )
+    .await;
+    assert_refused(
+        send(client.get(format!(
+            "{url}?access_token={}",
+            token_expired_an_hour_ago("alice")
+        )))
+        .await,
+        401,
+        "Invalid or expired token",
+    )
+    .await;
+    assert_refused(
+        send(client.get(&url).bearer_auth(app.token("bob"))).await,
+        403,
+        "Not authorized to access this user's data",
+    )
+    .await;
+    assert_refused(
+        send(client.get(format!("{url}?access_token={}", app.token("bob")))).await,
+        403,
+        "Not authorized to access this user's data",
+    )
+    .await;
+    for bad in [
+        "garbage",
+        "1-2-3",
+        "-1-0",
+        "18446744073709551616-0",
+        "1 -2",
+        "1700000000000",
+    ] {
+        assert_refused(
+            send(
+                client
+                    .get(&url)
+                    .bearer_auth(app.token("alice"))
+                    .header("last-event-id", bad),
+            )
+            .await,
+            400,
+            "Invalid Last-Event-ID",
+        )
+        .await;
+    }
+    assert_refused(
+        send(
+            client
+                .get(format!("{url}?last_event_id=%00%ff"))
+                .bearer_auth(app.token("alice")),
+        )
+        .await,
+        400,
+        "Invalid Last-Event-ID",
+    )
+    .await;
+    assert_refused(
+        send(
+            client
+                .get(app.url("/api/sse/"))
+                .bearer_auth(app.token("alice")),
+        )
+        .await,
+        404,
+        "Not Found",
+    )
+    .await;
+    assert_refused(
+        send(
+            client
+                .get(app.url("/api/sse/alice/more"))
+                .bearer_auth(app.token("alice")),
+        )
+        .await,
+        404,
+        "Not Found",
+    )
+    .await;
+    assert_refused(
+        send(client.post(&url).bearer_auth(app.token("alice"))).await,
+        405,
+        "Method Not Allowed",
+    )
+    .await;
+
+    // CORS as for the API.
+    let preflight = send(
+        client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", "http://localhost:3000")
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "last-event-id"),
+    )
+    .await;
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    assert!(preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("Last-Event-ID"));
+    let from_browser =
+        Sse::open(sse_request(&app, &client, "alice").header("origin", "http://localhost:3000"))
+            .await;
+    assert_eq!(
+        from_browser.headers["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    drop(from_browser);
+    let evil =
+        send(sse_request(&app, &client, "alice").header("origin", "http://evil.example")).await;
+    assert!(!evil.headers().contains_key("access-control-allow-origin"));
+    drop(evil);
+
+    // An unknown user (never had a task) gets an empty, healthy stream; a user id that needs
+    // escaping works; nothing of alice's leaks to either.
+    let mut stranger = open_stream(&app, &client, "never-seen-user").await;
+    let odd_user = "odd user/{x}";
+    let odd_token = {
+        let claims =
+            Claims::create(jwt_simple::prelude::Duration::from_hours(1)).with_subject(odd_user);
+        HS256Key::from_bytes(HS256_SECRET.as_bytes())
+            .authenticate(claims)
+            .unwrap()
+    };
+    let mut odd = Sse::open(
+        client
+            .get(app.url("/api/sse/odd%20user%2F%7Bx%7D"))
+            .bearer_auth(&odd_token),
+    )
+    .await;
+    let mut alice = open_stream(&app, &client, "alice").await;
+    app.create_task("alice", json!({"title": "private"})).await;
+    alice.next_event(WAIT).await;
+    stranger.assert_quiet(Duration::from_millis(1000)).await;
+    odd.assert_quiet(Duration::from_millis(200)).await;
+
+    // The host survived all of it.
+    assert!(app.api.output().contains("todo-host: ready"));
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(
+        !app.api.output().contains("panicked"),
+        "{}",
+        app.api.output()
+    );
+}
+
+#[tokio::test]
+async fn keep_alives_flow_the_response_ends_after_its_lifetime_and_a_gone_client_frees_its_instance(
+) {
+    let app = spawn_app_with(AppOptions {
+        variables: vec![
+            ("sse_lifetime_seconds".into(), "4".into()),
+            ("sse_keepalive_seconds".into(), "1".into()),
+        ],
+    })
+    .await;
+    let client = sse_client();
+    let mut conn = redis_conn(&app).await;
+    let clients = |info: String| -> i64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let baseline = clients(
+        redis::cmd("INFO")
+            .arg("clients")
+            .query_async(&mut conn)
+            .await
+            .unwrap(),
+    );
+
+    let opened = Instant::now();
+    let mut stream = open_stream(&app, &client, "alice").await;
+    let mut keepalives = 0;
+    let ended = loop {
+        match stream.next_item(Duration::from_secs(10)).await {
+            Some(Item::Comment(c)) => {
+                assert_eq!(c, "keep-alive");
+                keepalives += 1;
+            }
+            Some(Item::End) => break opened.elapsed(),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(keepalives >= 2, "{keepalives} keep-alives");
+    assert!(
+        ended >= Duration::from_secs(3) && ended < Duration::from_secs(9),
+        "ended after {ended:?}"
+    );
+
+    // Clients that go away: their instances (and Redis connections) end within a keep-alive.
+    let mut gone = Vec::new();
+    for _ in 0..5 {
+        gone.push(open_stream(&app, &client, "alice").await);
+    }
+    let open_now = clients(
+        redis::cmd("INFO")
+            .arg("clients")
+            .query_async(&mut conn)
+            .await
+            .unwrap(),
+    );
+    assert!(
+        open_now >= baseline + 5,
+        "{open_now} connections with 5 streams (baseline {baseline})"
+    );
+    drop(gone);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let now = clients(
+            redis::cmd("INFO")
+                .arg("clients")
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+        );
+        if now <= baseline {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{now} connections 3 s after the clients left (baseline {baseline})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
