@@ -97,22 +97,31 @@ fn percent_decode(segment: &str) -> String {
 }
 
 pub struct Request<'a> {
+    /// Taken when the body is read.
     incoming: Option<IncomingRequest>,
+    /// Copied up front, so they stay readable after the body was consumed.
+    headers: Vec<(String, Vec<u8>)>,
     pub context: &'a Context,
     pub user: String,
 }
 
 impl<'a> Request<'a> {
     pub fn new(incoming: IncomingRequest, context: &'a Context, user: String) -> Request<'a> {
+        let headers = incoming.headers().entries();
         Request {
             incoming: Some(incoming),
+            headers,
             context,
             user,
         }
     }
 
+    /// The first value of a header (names are case-insensitive), if it is UTF-8.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.incoming.as_ref().and_then(|i| header(i, name))
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, value)| String::from_utf8(value.clone()).ok())
     }
 
     /// `If-Match` as a version number (quotes and a weak prefix tolerated).

@@ -258,10 +258,12 @@ pub fn delete(request: &Request, raw_id: &str) -> Result<Response, ApiError> {
     Err(ApiError::Conflict("Task is being changed concurrently; retry".into()))
 }
 
-/// The cursor key bound with the cast its column needs.
+/// The cursor key bound with the cast its column needs. A missing due date is not bound:
+/// the keyset predicate for it does not use the key.
 fn bind_key(statement: &mut Statement, key: &CursorKey) -> String {
     match key {
-        CursorKey::Instant(t) => format!("{}::text::timestamptz", statement.bind(param::opt_instant(*t))),
+        CursorKey::Instant(None) => String::new(),
+        CursorKey::Instant(Some(t)) => format!("{}::text::timestamptz", statement.bind(param::instant(*t))),
         CursorKey::Text(s) => format!("{}::text", statement.bind(param::text(s))),
         CursorKey::Rank(r) => format!("{}::int4", statement.bind(param::int32(i32::from(*r)))),
     }

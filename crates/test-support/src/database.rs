@@ -93,8 +93,14 @@ pub async fn fresh_database() -> TestDatabase {
         .is_some();
     if !exists {
         let building = format!("{template}_building");
+        // Left over by a run that died half-way; separate statements, since DROP/CREATE
+        // DATABASE cannot run inside the implicit transaction of a multi-statement string.
         admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {building}; CREATE DATABASE {building}"))
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {building}"))
+            .await
+            .expect("drop a stale template database");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {building}"))
             .await
             .expect("create template database");
         {

@@ -113,12 +113,21 @@ impl Sse {
     /// `retry:` hint (the response head and first chunk: from then on the start position is
     /// fixed, so anything published afterwards must arrive).
     async fn open(request: reqwest::RequestBuilder) -> Sse {
-        let response = request.send().await.expect("SSE request");
+        Sse::try_open(request)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn try_open(request: reqwest::RequestBuilder) -> Result<Sse, String> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("SSE request failed: {e}"))?;
         let status = response.status();
         let headers = response.headers().clone();
         if status != 200 {
             let body = response.text().await.unwrap_or_default();
-            panic!("SSE request answered {status}: {body}");
+            return Err(format!("SSE request answered {status}: {body}"));
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
@@ -138,10 +147,9 @@ impl Sse {
         });
         let mut sse = Sse { headers, rx, task };
         match sse.next_item(Duration::from_secs(30)).await {
-            Some(Item::Retry(ms)) => assert_eq!(ms, 3000),
-            other => panic!("expected the retry hint first, got {other:?}"),
+            Some(Item::Retry(3000)) => Ok(sse),
+            other => Err(format!("expected the retry hint first, got {other:?}")),
         }
-        sse
     }
 
     async fn next_item(&mut self, timeout: Duration) -> Option<Item> {
@@ -962,4 +970,234 @@ async fn keep_alives_flow_the_response_ends_after_its_lifetime_and_a_gone_client
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Redis down: an open stream ends (the client resumes later); a new connection gets `200`
+/// with only the retry hint and ends, so an EventSource keeps retrying instead of giving up
+/// on a 5xx; once Redis is back, streams work again.
+#[tokio::test]
+async fn a_redis_outage_ends_streams_and_tells_clients_to_retry() {
+    let mut app = spawn_app().await;
+    let client = sse_client();
+    let mut open = open_stream(&app, &client, "alice").await;
+    app.redis.stop();
+    match open.next_item(Duration::from_secs(15)).await {
+        Some(Item::End) => {}
+        other => panic!("expected the stream to end, got {other:?}"),
+    }
+
+    let mut refused = open_stream(&app, &client, "alice").await;
+    assert_eq!(refused.headers["content-type"], "text/event-stream");
+    match refused.next_item(Duration::from_secs(15)).await {
+        Some(Item::End) => {}
+        other => panic!("expected an immediate end, got {other:?}"),
+    }
+    let output = app.api.output();
+    assert!(
+        output.contains("Redis unavailable, the client is told to retry"),
+        "{output}"
+    );
+
+    app.redis.start_again();
+    let _workers = start_fanout(&app).await;
+    let mut back = open_stream(&app, &client, "alice").await;
+    let task = app
+        .create_task("alice", json!({"title": "after the outage"}))
+        .await;
+    let event = back.next_event(WAIT).await;
+    assert_task_frame(
+        &event,
+        "task-created",
+        "created",
+        task["id"].as_str().unwrap(),
+        "alice",
+    );
+}
+
+// ------------------------------------------------------------------ benchmark (bench/realtime.sh)
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn summary(mut samples: Vec<Duration>) -> String {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "n={} p50={:.2} ms p99={:.2} ms max={:.2} ms",
+        samples.len(),
+        ms(percentile(&samples, 50.0)),
+        ms(percentile(&samples, 99.0)),
+        ms(*samples.last().unwrap())
+    )
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// (RSS in KiB, CPU ticks user+system) of a process, from /proc.
+fn process_usage(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    (rss, ticks)
+}
+
+/// API response -> SSE frame latency, sequentially: one `PUT` at a time, the next only after
+/// its frame arrived.
+async fn measure_latency(
+    app: &TestApp,
+    stream: &mut Sse,
+    task_path: &str,
+    events: usize,
+    label: &str,
+) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(events);
+    let mut api = Vec::with_capacity(events);
+    let mut from_request = Vec::with_capacity(events);
+    for i in 0..events {
+        let title = format!("{label} {i}");
+        let sent = Instant::now();
+        let response = app
+            .put("alice", task_path, &json!({ "title": title }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+        let answered = Instant::now();
+        let (_, name, data) = stream.next_event(WAIT).await;
+        let received = Instant::now();
+        assert_eq!(name, "task-updated");
+        assert_eq!(data["data"]["title"], title.as_str());
+        api.push(answered - sent);
+        from_request.push(received - sent);
+        latencies.push(received.saturating_duration_since(answered));
+    }
+    eprintln!("[{label}] API PUT round trip: {}", summary(api));
+    eprintln!(
+        "[{label}] request sent -> SSE frame received: {}",
+        summary(from_request)
+    );
+    latencies
+}
+
+/// `bench/realtime.sh` runs this. Figures go to stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run with bench/realtime.sh"]
+async fn bench_realtime_latency_and_idle_streams() {
+    let events = env_number("RT_BENCH_EVENTS", 1000);
+    let idle_streams = env_number("RT_BENCH_IDLE_STREAMS", 1000);
+    let idle_seconds = env_number("RT_BENCH_IDLE_SECONDS", 30) as u64;
+    let app = spawn_app_with(AppOptions {
+        variables: vec![("sse_lifetime_seconds".into(), "1800".into())],
+    })
+    .await;
+    let workers = start_fanout(&app).await;
+    let client = sse_client();
+    let mut stream = open_stream(&app, &client, "alice").await;
+    let task = app.create_task("alice", json!({"title": "bench"})).await;
+    stream.next_event(WAIT).await;
+    let path = format!("/api/alice/tasks/{}", task["id"].as_str().unwrap());
+    measure_latency(&app, &mut stream, &path, 20, "warm-up").await;
+
+    let latencies = measure_latency(&app, &mut stream, &path, events, "latency").await;
+    eprintln!(
+        "RESULT latency API response -> SSE frame received: {}",
+        summary(latencies)
+    );
+
+    let pid = app.api.pid();
+    let (rss_before, _) = process_usage(pid);
+    let opening = Instant::now();
+    let mut idle = Vec::new();
+    let mut failure = None;
+    'open: for batch in (0..idle_streams).collect::<Vec<_>>().chunks(50) {
+        let opened = futures::future::join_all(batch.iter().map(|i| {
+            let user = format!("idle-{}", i % 100);
+            let request = sse_request(&app, &client, &user);
+            async move { Sse::try_open(request).await }
+        }))
+        .await;
+        for result in opened {
+            match result {
+                Ok(sse) => idle.push(sse),
+                Err(e) => {
+                    failure = Some(e);
+                    break 'open;
+                }
+            }
+        }
+    }
+    eprintln!(
+        "opened {} idle streams in {:?}",
+        idle.len(),
+        opening.elapsed()
+    );
+    if let Some(e) = &failure {
+        eprintln!("RESULT opening stream #{} failed: {e}", idle.len() + 1);
+        let output = app.api.output();
+        let tail: Vec<&str> = output.lines().rev().take(5).collect();
+        eprintln!("host output (last lines, newest first): {tail:#?}");
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (rss_open, ticks_start) = process_usage(pid);
+    let measured = Instant::now();
+    tokio::time::sleep(Duration::from_secs(idle_seconds)).await;
+    let (rss_after, ticks_end) = process_usage(pid);
+    let seconds = measured.elapsed().as_secs_f64();
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let cpu = (ticks_end - ticks_start) as f64 / ticks_per_second / seconds * 100.0;
+    eprintln!(
+        "RESULT host with {} idle open streams: RSS {} MiB (before opening {} MiB, after {:.0} s idle {} MiB), CPU {:.1} % of one core over {:.0} s idle",
+        idle.len(),
+        rss_open / 1024,
+        rss_before / 1024,
+        seconds,
+        rss_after / 1024,
+        cpu,
+        seconds
+    );
+
+    let (mut open, mut with_keepalive) = (0, 0);
+    for sse in idle.iter_mut() {
+        let (mut ended, mut keepalive) = (false, false);
+        while let Ok(item) = sse.rx.try_recv() {
+            match item {
+                Item::Comment(_) => keepalive = true,
+                Item::End => ended = true,
+                _ => {}
+            }
+        }
+        open += usize::from(!ended);
+        with_keepalive += usize::from(keepalive);
+    }
+    eprintln!(
+        "RESULT {open} of {} idle streams still open, {with_keepalive} received keep-alives",
+        idle.len()
+    );
+
+    let under_load = measure_latency(&app, &mut stream, &path, 200, "with idle streams").await;
+    eprintln!(
+        "RESULT latency with {} idle streams open: {}",
+        idle.len(),
+        summary(under_load)
+    );
+    drop(idle);
+    drop(workers);
+    assert!(failure.is_none(), "{failure:?}");
 }
