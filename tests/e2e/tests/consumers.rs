@@ -17,10 +17,33 @@ use todo_e2e::test_support::{repo_root, HostBuilder, HostProcess};
 use todo_e2e::{spawn_app, TestApp, SWEEP_TOKEN};
 use uuid::Uuid;
 
-const TASK_TOPICS: [&str; 4] = ["task-created", "task-updated", "task-completed", "task-deleted"];
-const WORKERS: [&str; 3] = ["audit-service", "recurring-service", "outbox-relay"];
+const TASK_TOPICS: [&str; 4] = [
+    "task-created",
+    "task-updated",
+    "task-completed",
+    "task-deleted",
+];
+const CONSUMERS: [&str; 2] = ["audit-service", "recurring-service"];
 
 // ------------------------------------------------------------------------------- helpers
+
+/// The component id spin.toml routes `/internal/sweeps/outbox` to (the relay's .wasm, under an
+/// id without the cron trigger, or `outbox-relay` itself).
+fn sweep_component() -> String {
+    let text = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap();
+    let mut lines = text
+        .lines()
+        .skip_while(|line| line.trim() != r#"route = "/internal/sweeps/outbox""#);
+    lines
+        .next()
+        .expect("spin.toml routes /internal/sweeps/outbox");
+    let component = lines.next().unwrap().trim();
+    component
+        .strip_prefix("component = \"")
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("unexpected line after the sweep route: {component}"))
+        .to_string()
+}
 
 fn start(app: &TestApp, components: &[&str]) -> HostProcess {
     let mut builder = app.host_builder();
@@ -28,6 +51,16 @@ fn start(app: &TestApp, components: &[&str]) -> HostProcess {
         builder = builder.component(id);
     }
     builder.spawn()
+}
+
+/// The consumers, the relay (cron) and its sweep route, in one process.
+fn start_workers(app: &TestApp) -> HostProcess {
+    let sweep = sweep_component();
+    let mut components = vec!["audit-service", "recurring-service", "outbox-relay"];
+    if sweep != "outbox-relay" {
+        components.push(&sweep);
+    }
+    start(app, &components)
 }
 
 /// Polls `check` every 200 ms until it returns `Ok`, or panics with its last complaint.
@@ -40,7 +73,9 @@ where
     loop {
         match check().await {
             Ok(value) => return value,
-            Err(complaint) if Instant::now() > deadline => panic!("timed out waiting for {what}: {complaint}"),
+            Err(complaint) if Instant::now() > deadline => {
+                panic!("timed out waiting for {what}: {complaint}")
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
@@ -53,7 +88,10 @@ async fn wait_for_lines(process: &HostProcess, needle: &str, times: usize, timeo
         if seen >= times {
             Ok(())
         } else {
-            Err(format!("seen {seen} times; output:\n{}", tail(&process.output())))
+            Err(format!(
+                "seen {seen} times; output:\n{}",
+                tail(&process.output())
+            ))
         }
     })
     .await
@@ -64,8 +102,29 @@ fn tail(text: &str) -> String {
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
+/// The address a host serves HTTP on. Parsed here rather than with `HostProcess::base_url`:
+/// that one is read when `todo-host: ready` (stderr) arrives, which can be before the
+/// `Serving http://...` line (stdout) was read.
+fn served_url(process: &HostProcess) -> String {
+    assert!(
+        process.wait_for_output("Serving http://", Duration::from_secs(10)),
+        "{}",
+        process.output()
+    );
+    process
+        .output()
+        .lines()
+        .find_map(|line| line.split("Serving ").nth(1))
+        .map(|url| url.trim().trim_end_matches('/').to_string())
+        .unwrap()
+}
+
+fn sweep_url(relay: &HostProcess) -> String {
+    format!("{}/internal/sweeps/outbox", served_url(relay))
+}
+
 async fn sweep(app: &TestApp, relay: &HostProcess, token: Option<&str>) -> (u16, Value) {
-    let mut request = app.client.post(format!("{}/internal/sweeps/outbox", relay.base_url()));
+    let mut request = app.client.post(sweep_url(relay));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -116,18 +175,28 @@ async fn count(pg: &tokio_postgres::Client, sql: &str) -> i64 {
 async fn occurrence(app: &TestApp, user: &str, series: &str, index: i32) -> Value {
     let pg = app.pg().await;
     let series_id = Uuid::parse_str(series).unwrap();
-    let id: Uuid = eventually(&format!("occurrence {index} of {series}"), Duration::from_secs(30), || async {
-        let rows = pg
-            .query(
-                "SELECT id FROM tasks WHERE series_id = $1 AND occurrence_index = $2",
-                &[&series_id, &index],
-            )
-            .await
-            .unwrap();
-        rows.first().map(|r| r.get(0)).ok_or_else(|| "not yet".to_string())
-    })
+    let id: Uuid = eventually(
+        &format!("occurrence {index} of {series}"),
+        Duration::from_secs(30),
+        || async {
+            let rows = pg
+                .query(
+                    "SELECT id FROM tasks WHERE series_id = $1 AND occurrence_index = $2",
+                    &[&series_id, &index],
+                )
+                .await
+                .unwrap();
+            rows.first()
+                .map(|r| r.get(0))
+                .ok_or_else(|| "not yet".to_string())
+        },
+    )
     .await;
-    let response = app.get(user, &format!("/api/{user}/tasks/{id}")).send().await.unwrap();
+    let response = app
+        .get(user, &format!("/api/{user}/tasks/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
@@ -156,7 +225,11 @@ async fn consistent(pg: &tokio_postgres::Client) -> Result<(), String> {
     )
     .await;
     let audit_rows = count(pg, "SELECT count(*) FROM audit_logs").await;
-    let task_events = count(pg, "SELECT count(*) FROM events WHERE topic <> 'reminder-due'").await;
+    let task_events = count(
+        pg,
+        "SELECT count(*) FROM events WHERE topic <> 'reminder-due'",
+    )
+    .await;
     let without_one_successor = count(
         pg,
         "SELECT count(*) FROM tasks t WHERE t.status = 'completed' AND t.recurring_rule IS NOT NULL \
@@ -165,7 +238,8 @@ async fn consistent(pg: &tokio_postgres::Client) -> Result<(), String> {
     )
     .await;
     let unpublished = count(pg, "SELECT count(*) FROM events WHERE published_at IS NULL").await;
-    if unaudited == 0 && audit_rows == task_events && without_one_successor == 0 && unpublished == 0 {
+    if unaudited == 0 && audit_rows == task_events && without_one_successor == 0 && unpublished == 0
+    {
         Ok(())
     } else {
         Err(format!(
@@ -183,7 +257,9 @@ async fn sweep_until_consistent(app: &TestApp, relay: &HostProcess, timeout: Dur
         if status != 200 {
             return Err(format!("sweep answered {status}: {summary}"));
         }
-        consistent(&pg).await.map_err(|e| format!("{e}; last sweep {summary}"))
+        consistent(&pg)
+            .await
+            .map_err(|e| format!("{e}; last sweep {summary}"))
     })
     .await
 }
@@ -210,18 +286,27 @@ async fn mutate(app: &TestApp, user: &str, mutations: usize) {
                 201
             }
             2 => {
-                let task = app.create_task(user, json!({"title": format!("plain {step}"), "tags": ["x"]})).await;
+                let task = app
+                    .create_task(
+                        user,
+                        json!({"title": format!("plain {step}"), "tags": ["x"]}),
+                    )
+                    .await;
                 plain.push(task["id"].as_str().unwrap().to_string());
                 201
             }
             3 if !plain.is_empty() => {
                 let id = &plain[step % plain.len()];
-                app.put(user, &format!("/api/{user}/tasks/{id}"), &json!({"priority": "high", "title": format!("edited {step}")}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
+                app.put(
+                    user,
+                    &format!("/api/{user}/tasks/{id}"),
+                    &json!({"priority": "high", "title": format!("edited {step}")}),
+                )
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
             }
             4 if !recurring.is_empty() => {
                 // Complete a pending recurring task (an occurrence the API has not completed).
@@ -231,11 +316,19 @@ async fn mutate(app: &TestApp, user: &str, mutations: usize) {
             }
             5 if plain.len() > 1 => {
                 let id = plain.remove(0);
-                app.delete(user, &format!("/api/{user}/tasks/{id}")).send().await.unwrap().status().as_u16()
+                app.delete(user, &format!("/api/{user}/tasks/{id}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
             }
             _ => continue,
         };
-        assert!((200..300).contains(&result), "mutation {step} answered {result}");
+        assert!(
+            (200..300).contains(&result),
+            "mutation {step} answered {result}"
+        );
         done += 1;
     }
 }
@@ -273,7 +366,7 @@ fn relay_without_cron(app: &TestApp, dir: &std::path::Path, sweep_token: &str) -
         .variable("redis_url", app.redis.url())
         .variable("redis_host", app.redis.host_port())
         .variable("sweep_token", sweep_token)
-        .component("outbox-relay")
+        .component(&sweep_component())
         .spawn()
 }
 
@@ -312,8 +405,8 @@ fn envelope(id: Uuid, topic: &str, user: &str, task_id: &str) -> Value {
 async fn duplicate_and_concurrent_deliveries_write_one_audit_row_and_one_successor() {
     let app = spawn_app().await;
     // Two replicas of the consumers: every message reaches both.
-    let replica_a = start(&app, &["audit-service", "recurring-service"]);
-    let replica_b = start(&app, &["audit-service", "recurring-service"]);
+    let replica_a = start(&app, &CONSUMERS);
+    let replica_b = start(&app, &CONSUMERS);
     let pg = app.pg().await;
 
     let task = app
@@ -331,22 +424,41 @@ async fn duplicate_and_concurrent_deliveries_write_one_audit_row_and_one_success
     }
     let both = || format!("{}{}", replica_a.output(), replica_b.output());
     let recurring_line = format!("recurring-service: event {completion_id} (task");
-    eventually("8 handled deliveries of the completion", Duration::from_secs(30), || async {
-        let text = both();
-        let handled = text.matches(&recurring_line).count();
-        let audit_dupes = text.matches(&format!("event {completion_id} already audited")).count()
-            + text.matches(&format!("event {created_id} already audited")).count();
-        if handled >= 8 && audit_dupes >= 14 {
-            Ok(())
-        } else {
-            Err(format!("recurring handled {handled}/8, audit redeliveries {audit_dupes}/14\n{}", tail(&text)))
-        }
-    })
+    eventually(
+        "8 handled deliveries of the completion",
+        Duration::from_secs(30),
+        || async {
+            let text = both();
+            let handled = text.matches(&recurring_line).count();
+            let audit_dupes = text
+                .matches(&format!("event {completion_id} already audited"))
+                .count()
+                + text
+                    .matches(&format!("event {created_id} already audited"))
+                    .count();
+            if handled >= 8 && audit_dupes >= 14 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "recurring handled {handled}/8, audit redeliveries {audit_dupes}/14\n{}",
+                    tail(&text)
+                ))
+            }
+        },
+    )
     .await;
     let text = both();
-    assert_eq!(text.matches(&format!("{recurring_line} {id}): created successor")).count(), 1, "{text}");
     assert_eq!(
-        text.matches(&format!("{recurring_line} {id}): successor already created (redelivery)")).count(),
+        text.matches(&format!("{recurring_line} {id}): created successor"))
+            .count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches(&format!(
+            "{recurring_line} {id}): successor already created (redelivery)"
+        ))
+        .count(),
         7,
         "{text}"
     );
@@ -356,13 +468,22 @@ async fn duplicate_and_concurrent_deliveries_write_one_audit_row_and_one_success
         let pg = &pg;
         async move {
             let event = Uuid::parse_str(&event).unwrap();
-            pg.query_one("SELECT count(*) FROM audit_logs WHERE event_id = $1", &[&event]).await.unwrap().get::<_, i64>(0)
+            pg.query_one(
+                "SELECT count(*) FROM audit_logs WHERE event_id = $1",
+                &[&event],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
         }
     };
     assert_eq!(audit_rows(completion_id.clone()).await, 1);
     assert_eq!(audit_rows(created_id.clone()).await, 1);
     let successors: i64 = pg
-        .query_one("SELECT count(*) FROM tasks WHERE series_id = $1 AND occurrence_index = 1", &[&series])
+        .query_one(
+            "SELECT count(*) FROM tasks WHERE series_id = $1 AND occurrence_index = 1",
+            &[&series],
+        )
         .await
         .unwrap()
         .get(0);
@@ -370,7 +491,10 @@ async fn duplicate_and_concurrent_deliveries_write_one_audit_row_and_one_success
 
     // The audit row carries the full event and the API lists it.
     let audit: Vec<Value> = app
-        .get("alice", &format!("/api/alice/audit?entity_id={id}&event_type=task-completed"))
+        .get(
+            "alice",
+            &format!("/api/alice/audit?entity_id={id}&event_type=task-completed"),
+        )
         .send()
         .await
         .unwrap()
@@ -388,7 +512,7 @@ async fn duplicate_and_concurrent_deliveries_write_one_audit_row_and_one_success
 #[tokio::test]
 async fn redis_outage_during_200_mutations_is_repaired_by_the_relay() {
     let mut app = spawn_app().await;
-    let mut workers = start(&app, &WORKERS);
+    let mut workers = start_workers(&app);
     app.redis.stop();
 
     // As on Spin, the Redis-triggered process exits when its subscription drops.
@@ -400,14 +524,25 @@ async fn redis_outage_during_200_mutations_is_repaired_by_the_relay() {
     // The API runs apart and keeps accepting writes; the events wait in the outbox.
     mutate(&app, "alice", 200).await;
     let pg = app.pg().await;
-    let unpublished = count(&pg, "SELECT count(*) FROM events WHERE published_at IS NULL").await;
+    let unpublished = count(
+        &pg,
+        "SELECT count(*) FROM events WHERE published_at IS NULL",
+    )
+    .await;
     assert!(unpublished >= 200, "only {unpublished} unpublished events");
 
     app.redis.start_again();
-    let workers = start(&app, &WORKERS);
+    let workers = start_workers(&app);
     sweep_until_consistent(&app, &workers, Duration::from_secs(120)).await;
-    let completed = count(&pg, "SELECT count(*) FROM tasks WHERE status = 'completed' AND recurring_rule IS NOT NULL").await;
-    assert!(completed >= 30, "only {completed} completed recurring tasks");
+    let completed = count(
+        &pg,
+        "SELECT count(*) FROM tasks WHERE status = 'completed' AND recurring_rule IS NOT NULL",
+    )
+    .await;
+    assert!(
+        completed >= 30,
+        "only {completed} completed recurring tasks"
+    );
 }
 
 #[tokio::test]
@@ -416,24 +551,38 @@ async fn a_consumer_that_was_down_during_100_mutations_catches_up() {
     // Published on time, but nobody listens.
     mutate(&app, "bob", 100).await;
     let pg = app.pg().await;
-    assert_eq!(count(&pg, "SELECT count(*) FROM events WHERE published_at IS NULL").await, 0);
+    assert_eq!(
+        count(
+            &pg,
+            "SELECT count(*) FROM events WHERE published_at IS NULL"
+        )
+        .await,
+        0
+    );
     assert_eq!(count(&pg, "SELECT count(*) FROM audit_logs").await, 0);
-    assert_eq!(count(&pg, "SELECT count(*) FROM tasks WHERE occurrence_index > 0").await, 0);
+    assert_eq!(
+        count(&pg, "SELECT count(*) FROM tasks WHERE occurrence_index > 0").await,
+        0
+    );
 
-    let workers = start(&app, &WORKERS);
+    let workers = start_workers(&app);
     sweep_until_consistent(&app, &workers, Duration::from_secs(90)).await;
     // The repair cursor moved over everything that needs nothing more.
     let (_, summary) = sweep(&app, &workers, Some(SWEEP_TOKEN)).await;
     let last_task_event = count(&pg, "SELECT max(seq) FROM events").await;
-    eventually("the repair cursor to reach the last settled event", Duration::from_secs(30), || async {
-        let cursor = count(&pg, "SELECT seq FROM relay_cursors WHERE name = 'repair'").await;
-        let (_, summary) = sweep(&app, &workers, Some(SWEEP_TOKEN)).await;
-        if cursor >= last_task_event {
-            Ok(())
-        } else {
-            Err(format!("cursor {cursor} < {last_task_event}; {summary}"))
-        }
-    })
+    eventually(
+        "the repair cursor to reach the last settled event",
+        Duration::from_secs(30),
+        || async {
+            let cursor = count(&pg, "SELECT seq FROM relay_cursors WHERE name = 'repair'").await;
+            let (_, summary) = sweep(&app, &workers, Some(SWEEP_TOKEN)).await;
+            if cursor >= last_task_event {
+                Ok(())
+            } else {
+                Err(format!("cursor {cursor} < {last_task_event}; {summary}"))
+            }
+        },
+    )
     .await;
     assert_eq!(summary["repairAbandoned"], 0, "{summary}");
 }
@@ -444,14 +593,17 @@ async fn malformed_and_forged_messages_are_dropped_and_the_consumers_keep_workin
     let pg = app.pg().await;
     // A completed recurring task whose completion nobody received yet.
     let task = app
-        .create_task("alice", json!({"title": "Gym", "recurringRule": "weekly", "dueDate": "2027-06-01T18:00:00Z"}))
+        .create_task(
+            "alice",
+            json!({"title": "Gym", "recurringRule": "weekly", "dueDate": "2027-06-01T18:00:00Z"}),
+        )
         .await;
     let id = task["id"].as_str().unwrap();
     toggle(&app, "alice", id).await;
     let (completion_id, completion) = latest_event(&pg, "task-completed", id).await;
 
     // Consumers only: no relay to repair behind the test's back.
-    let workers = start(&app, &["audit-service", "recurring-service"]);
+    let workers = start(&app, &CONSUMERS);
     let mut huge = br#"{"specversion":"1.0","pad":""#.to_vec();
     huge.resize(1024 * 1024 + 16, b'x');
     huge.extend_from_slice(br#""}"#);
@@ -471,14 +623,38 @@ async fn malformed_and_forged_messages_are_dropped_and_the_consumers_keep_workin
             publish(&app, topic, message).await;
         }
         // Well-formed but naming no event of ours, for a user that does not exist...
-        let unknown = envelope(Uuid::now_v7(), topic, "nobody-at-all", &Uuid::now_v7().to_string());
+        let unknown = envelope(
+            Uuid::now_v7(),
+            topic,
+            "nobody-at-all",
+            &Uuid::now_v7().to_string(),
+        );
         publish(&app, topic, unknown.to_string().as_bytes()).await;
         // ... and alice's real task claimed by another user.
-        publish(&app, topic, envelope(forged_id, topic, "mallory", id).to_string().as_bytes()).await;
+        publish(
+            &app,
+            topic,
+            envelope(forged_id, topic, "mallory", id)
+                .to_string()
+                .as_bytes(),
+        )
+        .await;
     }
     // audit: 6 malformed x 4 channels; recurring: 6 on task-completed.
-    wait_for_lines(&workers, "dropping malformed message", 30, Duration::from_secs(30)).await;
-    wait_for_lines(&workers, "no such event in the outbox", 8, Duration::from_secs(30)).await;
+    wait_for_lines(
+        &workers,
+        "dropping malformed message",
+        30,
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_for_lines(
+        &workers,
+        "no such event in the outbox",
+        8,
+        Duration::from_secs(30),
+    )
+    .await;
     wait_for_lines(
         &workers,
         &format!("recurring-service: event {forged_id} (task {id}): task not found"),
@@ -486,8 +662,16 @@ async fn malformed_and_forged_messages_are_dropped_and_the_consumers_keep_workin
         Duration::from_secs(30),
     )
     .await;
-    assert!(workers.output().contains("message too large"), "{}", workers.output());
-    assert!(workers.output().contains("unknown event type"), "{}", workers.output());
+    assert!(
+        workers.output().contains("message too large"),
+        "{}",
+        workers.output()
+    );
+    assert!(
+        workers.output().contains("unknown event type"),
+        "{}",
+        workers.output()
+    );
     assert_eq!(count(&pg, "SELECT count(*) FROM audit_logs").await, 0);
     assert_eq!(count(&pg, "SELECT count(*) FROM tasks").await, 1);
 
@@ -496,17 +680,31 @@ async fn malformed_and_forged_messages_are_dropped_and_the_consumers_keep_workin
     let next = occurrence(&app, "alice", id, 1).await;
     assert_eq!(next["dueDate"], "2027-06-08T18:00:00.000Z");
     let completion_uuid = Uuid::parse_str(&completion_id).unwrap();
-    eventually("the completion's audit row", Duration::from_secs(30), || async {
-        let n: i64 = pg
-            .query_one("SELECT count(*) FROM audit_logs WHERE event_id = $1", &[&completion_uuid])
-            .await
-            .unwrap()
-            .get(0);
-        if n == 1 { Ok(()) } else { Err(format!("{n} rows")) }
-    })
+    eventually(
+        "the completion's audit row",
+        Duration::from_secs(30),
+        || async {
+            let n: i64 = pg
+                .query_one(
+                    "SELECT count(*) FROM audit_logs WHERE event_id = $1",
+                    &[&completion_uuid],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(format!("{n} rows"))
+            }
+        },
+    )
     .await;
     let forged = pg
-        .query_one("SELECT count(*) FROM audit_logs WHERE event_id = $1", &[&forged_id])
+        .query_one(
+            "SELECT count(*) FROM audit_logs WHERE event_id = $1",
+            &[&forged_id],
+        )
         .await
         .unwrap()
         .get::<_, i64>(0);
@@ -516,12 +714,28 @@ async fn malformed_and_forged_messages_are_dropped_and_the_consumers_keep_workin
 #[tokio::test]
 async fn successors_follow_each_rule_and_copy_the_task() {
     let app = spawn_app().await;
-    let _workers = start(&app, &["audit-service", "recurring-service"]);
+    let _workers = start(&app, &CONSUMERS);
     let cases = [
-        ("daily", "2027-03-01T10:00:00.000Z", "2027-03-02T10:00:00.000Z"),
-        ("weekly", "2027-03-01T10:00:00.000Z", "2027-03-08T10:00:00.000Z"),
-        ("monthly", "2027-03-31T10:00:00.000Z", "2027-04-30T10:00:00.000Z"),
-        ("yearly", "2027-06-15T10:00:00.000Z", "2028-06-15T10:00:00.000Z"),
+        (
+            "daily",
+            "2027-03-01T10:00:00.000Z",
+            "2027-03-02T10:00:00.000Z",
+        ),
+        (
+            "weekly",
+            "2027-03-01T10:00:00.000Z",
+            "2027-03-08T10:00:00.000Z",
+        ),
+        (
+            "monthly",
+            "2027-03-31T10:00:00.000Z",
+            "2027-04-30T10:00:00.000Z",
+        ),
+        (
+            "yearly",
+            "2027-06-15T10:00:00.000Z",
+            "2028-06-15T10:00:00.000Z",
+        ),
     ];
     for (rule, due, next_due) in cases {
         let root = app
@@ -542,17 +756,32 @@ async fn successors_follow_each_rule_and_copy_the_task() {
         assert_eq!(next["version"], 1);
         assert_eq!(next["occurrenceIndex"], 1);
         assert_eq!(next["parentTaskId"], root_id);
-        for field in ["title", "description", "priority", "category", "tags", "timeZone", "recurringRule", "recurringEndDate"] {
+        for field in [
+            "title",
+            "description",
+            "priority",
+            "category",
+            "tags",
+            "timeZone",
+            "recurringRule",
+            "recurringEndDate",
+        ] {
             assert_eq!(next[field], root[field], "{rule}: {field}");
         }
         // The reminder keeps its offset to the due date.
         let offset = |t: &Value| {
             let due = chrono::DateTime::parse_from_rfc3339(t["dueDate"].as_str().unwrap()).unwrap();
-            let reminder = chrono::DateTime::parse_from_rfc3339(t["reminderAt"].as_str().unwrap()).unwrap();
+            let reminder =
+                chrono::DateTime::parse_from_rfc3339(t["reminderAt"].as_str().unwrap()).unwrap();
             due - reminder
         };
         assert_eq!(offset(&next), offset(&root), "{rule}");
-        assert_eq!(Uuid::parse_str(next["id"].as_str().unwrap()).unwrap().get_version_num(), 7);
+        assert_eq!(
+            Uuid::parse_str(next["id"].as_str().unwrap())
+                .unwrap()
+                .get_version_num(),
+            7
+        );
 
         // The grandchild still names the series root as its parent.
         toggle(&app, "carol", next["id"].as_str().unwrap()).await;
@@ -561,15 +790,23 @@ async fn successors_follow_each_rule_and_copy_the_task() {
     }
     // The successor was written with its own task-created event (audited like any other).
     let pg = app.pg().await;
-    eventually("audit rows of the successors' task-created events", Duration::from_secs(30), || async {
-        let n = count(
-            &pg,
-            "SELECT count(*) FROM events e JOIN audit_logs a ON a.event_id = e.id \
+    eventually(
+        "audit rows of the successors' task-created events",
+        Duration::from_secs(30),
+        || async {
+            let n = count(
+                &pg,
+                "SELECT count(*) FROM events e JOIN audit_logs a ON a.event_id = e.id \
              WHERE e.topic = 'task-created' AND e.payload->>'source' = 'recurring-service'",
-        )
-        .await;
-        if n == 8 { Ok(()) } else { Err(format!("{n}/8")) }
-    })
+            )
+            .await;
+            if n == 8 {
+                Ok(())
+            } else {
+                Err(format!("{n}/8"))
+            }
+        },
+    )
     .await;
 }
 
@@ -578,18 +815,35 @@ async fn monthly_from_january_31_does_not_drift_over_a_year() {
     let app = spawn_app().await;
     let _workers = start(&app, &["recurring-service"]);
     let root = app
-        .create_task("dave", json!({"title": "Rent", "recurringRule": "monthly", "dueDate": "2027-01-31T09:00:00Z"}))
+        .create_task(
+            "dave",
+            json!({"title": "Rent", "recurringRule": "monthly", "dueDate": "2027-01-31T09:00:00Z"}),
+        )
         .await;
     let dues = due_dates_by_completion(&app, "dave", &root, 12).await;
     let days: Vec<&str> = dues.iter().map(|d| &d[..10]).collect();
     assert_eq!(
         days,
         [
-            "2027-01-31", "2027-02-28", "2027-03-31", "2027-04-30", "2027-05-31", "2027-06-30", "2027-07-31",
-            "2027-08-31", "2027-09-30", "2027-10-31", "2027-11-30", "2027-12-31", "2028-01-31"
+            "2027-01-31",
+            "2027-02-28",
+            "2027-03-31",
+            "2027-04-30",
+            "2027-05-31",
+            "2027-06-30",
+            "2027-07-31",
+            "2027-08-31",
+            "2027-09-30",
+            "2027-10-31",
+            "2027-11-30",
+            "2027-12-31",
+            "2028-01-31"
         ]
     );
-    assert!(dues.iter().all(|d| d.ends_with("T09:00:00.000Z")), "{dues:?}");
+    assert!(
+        dues.iter().all(|d| d.ends_with("T09:00:00.000Z")),
+        "{dues:?}"
+    );
 }
 
 #[tokio::test]
@@ -625,7 +879,12 @@ async fn daily_at_nine_new_york_keeps_the_wall_clock_across_both_dst_changes() {
         .await;
     assert_eq!(
         due_dates_by_completion(&app, "fay", &spring, 3).await,
-        ["2027-03-12T14:00:00.000Z", "2027-03-13T14:00:00.000Z", "2027-03-14T13:00:00.000Z", "2027-03-15T13:00:00.000Z"]
+        [
+            "2027-03-12T14:00:00.000Z",
+            "2027-03-13T14:00:00.000Z",
+            "2027-03-14T13:00:00.000Z",
+            "2027-03-15T13:00:00.000Z"
+        ]
     );
     // 09:00 EDT; DST ends on Sunday 2027-11-07.
     let autumn = app
@@ -636,7 +895,12 @@ async fn daily_at_nine_new_york_keeps_the_wall_clock_across_both_dst_changes() {
         .await;
     assert_eq!(
         due_dates_by_completion(&app, "fay", &autumn, 3).await,
-        ["2027-11-05T13:00:00.000Z", "2027-11-06T13:00:00.000Z", "2027-11-07T14:00:00.000Z", "2027-11-08T14:00:00.000Z"]
+        [
+            "2027-11-05T13:00:00.000Z",
+            "2027-11-06T13:00:00.000Z",
+            "2027-11-07T14:00:00.000Z",
+            "2027-11-08T14:00:00.000Z"
+        ]
     );
 }
 
@@ -668,7 +932,14 @@ async fn no_successor_after_the_recurring_end_date() {
     )
     .await;
     let series = Uuid::parse_str(root_id).unwrap();
-    let n: i64 = pg.query_one("SELECT count(*) FROM tasks WHERE series_id = $1", &[&series]).await.unwrap().get(0);
+    let n: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM tasks WHERE series_id = $1",
+            &[&series],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 2);
 }
 
@@ -677,18 +948,31 @@ async fn a_task_deleted_before_its_successor_is_created_gets_none() {
     let app = spawn_app().await;
     let pg = app.pg().await;
     let task = app
-        .create_task("hal", json!({"title": "Gone", "recurringRule": "daily", "dueDate": "2027-05-01T09:00:00Z"}))
+        .create_task(
+            "hal",
+            json!({"title": "Gone", "recurringRule": "daily", "dueDate": "2027-05-01T09:00:00Z"}),
+        )
         .await;
     let id = task["id"].as_str().unwrap();
     toggle(&app, "hal", id).await;
-    let response = app.delete("hal", &format!("/api/hal/tasks/{id}")).send().await.unwrap();
+    let response = app
+        .delete("hal", &format!("/api/hal/tasks/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 204);
     let (event_id, completion) = latest_event(&pg, "task-completed", id).await;
 
     // The consumer starts only now and receives the completion late.
     let workers = start(&app, &["recurring-service"]);
     publish(&app, "task-completed", completion.as_bytes()).await;
-    wait_for_lines(&workers, &format!("event {event_id} (task {id}): task not found"), 1, Duration::from_secs(30)).await;
+    wait_for_lines(
+        &workers,
+        &format!("event {event_id} (task {id}): task not found"),
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
     assert_eq!(count(&pg, "SELECT count(*) FROM tasks").await, 0);
 }
 
@@ -716,11 +1000,20 @@ async fn completed_pending_completed_yields_one_successor() {
         .collect();
     assert_eq!(completions.len(), 2);
     for event_id in &completions {
-        wait_for_lines(&workers, &format!("event {event_id} (task {id})"), 1, Duration::from_secs(30)).await;
+        wait_for_lines(
+            &workers,
+            &format!("event {event_id} (task {id})"),
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
     }
     let series = Uuid::parse_str(id).unwrap();
     let n: i64 = pg
-        .query_one("SELECT count(*) FROM tasks WHERE series_id = $1 AND occurrence_index = 1", &[&series])
+        .query_one(
+            "SELECT count(*) FROM tasks WHERE series_id = $1 AND occurrence_index = 1",
+            &[&series],
+        )
         .await
         .unwrap()
         .get(0);
@@ -729,7 +1022,14 @@ async fn completed_pending_completed_yields_one_successor() {
     // Deleting the successor and delivering the completion again does not bring it back.
     let next = occurrence(&app, "ivy", id, 1).await;
     let next_id = next["id"].as_str().unwrap();
-    assert_eq!(app.delete("ivy", &format!("/api/ivy/tasks/{next_id}")).send().await.unwrap().status(), 204);
+    assert_eq!(
+        app.delete("ivy", &format!("/api/ivy/tasks/{next_id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
     let (last_completion, payload) = latest_event(&pg, "task-completed", id).await;
     publish(&app, "task-completed", payload.as_bytes()).await;
     wait_for_lines(
@@ -751,12 +1051,14 @@ async fn sweep_route_requires_the_token_and_publishes_only_with_it() {
     let event = insert_unpublished_event(&pg, "alice").await;
     let mut pubsub = app.subscribe(&["task-deleted"]).await;
 
-    let url = format!("{}/internal/sweeps/outbox", relay.base_url());
+    let url = sweep_url(&relay);
     let attempts = [
         app.client.post(&url),
         app.client.post(&url).bearer_auth("wrong-token"),
         app.client.post(&url).bearer_auth(format!("{SWEEP_TOKEN}x")),
-        app.client.post(&url).header("authorization", format!("Basic {SWEEP_TOKEN}")),
+        app.client
+            .post(&url)
+            .header("authorization", format!("Basic {SWEEP_TOKEN}")),
         app.client.post(&url).header("authorization", SWEEP_TOKEN),
     ];
     for attempt in attempts {
@@ -764,14 +1066,27 @@ async fn sweep_route_requires_the_token_and_publishes_only_with_it() {
         assert_eq!(response.status(), 401);
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
     }
-    let response = app.client.get(&url).bearer_auth(SWEEP_TOKEN).send().await.unwrap();
+    let response = app
+        .client
+        .get(&url)
+        .bearer_auth(SWEEP_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 405);
     let row = pg
-        .query_one("SELECT published_at IS NULL, publish_attempts FROM events WHERE id = $1", &[&event])
+        .query_one(
+            "SELECT published_at IS NULL, publish_attempts FROM events WHERE id = $1",
+            &[&event],
+        )
         .await
         .unwrap();
     assert!(row.get::<_, bool>(0));
-    assert_eq!(row.get::<_, i32>(1), 0, "a refused sweep touched the outbox");
+    assert_eq!(
+        row.get::<_, i32>(1),
+        0,
+        "a refused sweep touched the outbox"
+    );
 
     let (status, summary) = sweep(&app, &relay, Some(SWEEP_TOKEN)).await;
     assert_eq!(status, 200, "{summary}");
@@ -785,7 +1100,10 @@ async fn sweep_route_requires_the_token_and_publishes_only_with_it() {
     let payload: Value = serde_json::from_str(&message.get_payload::<String>().unwrap()).unwrap();
     assert_eq!(payload["id"], event.to_string());
     let published: bool = pg
-        .query_one("SELECT published_at IS NOT NULL FROM events WHERE id = $1", &[&event])
+        .query_one(
+            "SELECT published_at IS NOT NULL FROM events WHERE id = $1",
+            &[&event],
+        )
         .await
         .unwrap()
         .get(0);
@@ -804,7 +1122,10 @@ async fn sweep_route_is_closed_without_a_configured_token() {
         assert_eq!(status, 503);
     }
     let attempts: i32 = pg
-        .query_one("SELECT publish_attempts FROM events WHERE id = $1", &[&event])
+        .query_one(
+            "SELECT publish_attempts FROM events WHERE id = $1",
+            &[&event],
+        )
         .await
         .unwrap()
         .get(0);
@@ -818,16 +1139,31 @@ async fn the_cron_trigger_runs_the_relay() {
     let event = insert_unpublished_event(&pg, "alice").await;
     // spin.toml's cron trigger (every 5 s); nobody calls the route.
     let relay = start(&app, &["outbox-relay"]);
-    eventually("the cron tick to publish the event", Duration::from_secs(30), || async {
-        let published: bool = pg
-            .query_one("SELECT published_at IS NOT NULL FROM events WHERE id = $1", &[&event])
-            .await
-            .unwrap()
-            .get(0);
-        if published { Ok(()) } else { Err(tail(&relay.output())) }
-    })
+    eventually(
+        "the cron tick to publish the event",
+        Duration::from_secs(30),
+        || async {
+            let published: bool = pg
+                .query_one(
+                    "SELECT published_at IS NOT NULL FROM events WHERE id = $1",
+                    &[&event],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if published {
+                Ok(())
+            } else {
+                Err(tail(&relay.output()))
+            }
+        },
+    )
     .await;
-    assert!(relay.output().contains("outbox-relay: cron tick"), "{}", relay.output());
+    assert!(
+        relay.output().contains("outbox-relay: cron tick"),
+        "{}",
+        relay.output()
+    );
 }
 
 #[tokio::test]
@@ -838,17 +1174,43 @@ async fn two_relays_at_once_publish_each_event_once() {
     app.redis.start_again();
     let pg = app.pg().await;
     // Make the backlog old enough to publish, then sweep from two relays at the same time.
-    pg.execute("UPDATE events SET created_at = created_at - interval '1 minute'", &[]).await.unwrap();
-    let backlog = count(&pg, "SELECT count(*) FROM events WHERE published_at IS NULL").await;
+    pg.execute(
+        "UPDATE events SET created_at = created_at - interval '1 minute'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let backlog = count(
+        &pg,
+        "SELECT count(*) FROM events WHERE published_at IS NULL",
+    )
+    .await;
     let dir_a = tempfile::tempdir().unwrap();
     let dir_b = tempfile::tempdir().unwrap();
     let relay_a = relay_without_cron(&app, dir_a.path(), SWEEP_TOKEN);
     let relay_b = relay_without_cron(&app, dir_b.path(), SWEEP_TOKEN);
-    let (a, b) = tokio::join!(sweep(&app, &relay_a, Some(SWEEP_TOKEN)), sweep(&app, &relay_b, Some(SWEEP_TOKEN)));
+    let (a, b) = tokio::join!(
+        sweep(&app, &relay_a, Some(SWEEP_TOKEN)),
+        sweep(&app, &relay_b, Some(SWEEP_TOKEN))
+    );
     assert_eq!(a.0, 200, "{}", a.1);
     assert_eq!(b.0, 200, "{}", b.1);
     let total = a.1["published"].as_i64().unwrap() + b.1["published"].as_i64().unwrap();
     assert_eq!(total, backlog, "{} / {}", a.1, b.1);
-    assert_eq!(count(&pg, "SELECT count(*) FROM events WHERE published_at IS NULL").await, 0);
-    assert_eq!(count(&pg, "SELECT count(*) FROM events WHERE publish_attempts <> 1").await, 0);
+    assert_eq!(
+        count(
+            &pg,
+            "SELECT count(*) FROM events WHERE published_at IS NULL"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &pg,
+            "SELECT count(*) FROM events WHERE publish_attempts <> 1"
+        )
+        .await,
+        0
+    );
 }

@@ -1,0 +1,380 @@
+//! One sweep of the outbox relay: publish, then repair. Every statement is bounded (batch
+//! limits, the `seq` and partial `published_at IS NULL` indexes, the repair cursor) and no
+//! transaction is ever left open (each claim is one statement).
+//!
+//! **Publish.** Claim up to [`BATCH`] events unpublished for more than
+//! [`PUBLISH_AFTER_SECS`] (the API publishes right after its commit; older ones failed),
+//! oldest first, with a lease ([`LEASE_SECS`]) set in the same statement
+//! (`FOR UPDATE SKIP LOCKED`), so replicas running at once take disjoint batches and a replica
+//! that dies mid-batch only delays its batch by the lease. Publish them in `seq` order, stop
+//! at the first failure (later events must not overtake it), mark the published ones and
+//! release the rest. Repeat while batches are full, within [`BUDGET`].
+//!
+//! **Repair.** Spin's Redis trigger is at-most-once: a consumer that was down (or failed) missed
+//! its events for good. Walk the task events after the `relay_cursors` row `repair` in `seq`
+//! order, only those published more than [`REPAIR_GRACE_SECS`] ago (consumers had their
+//! chance), and find the ones whose effect is missing: no `audit_logs` row; or, for
+//! `task-completed`, a task that is still completed and recurring, whose successor is due by the
+//! recurrence rule and end date and was never created (no `recurrence_successors` row).
+//! Re-publish those on their channel (every consumer is idempotent), with exponential back-off
+//! per event (10 s, 20 s, ... at most 10 min between re-publishes) claimed in one statement so
+//! replicas do not double it. The cursor moves over the events that need nothing (it stops at
+//! the first that does, or at the first not yet settled), so each sweep reads only the recent
+//! tail. After [`MAX_REPAIR_ATTEMPTS`] re-publishes (hours of back-off) an event is reported
+//! and given up on, so one poisoned event cannot hold the cursor forever.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use spin_sdk::redis::Connection;
+use spin_support::db::{param, Db, Statement};
+use spin_support::task_store::{self, StoredTask, TASK_COLUMNS};
+use todo_domain::recurrence;
+use todo_domain::task::Status;
+use uuid::Uuid;
+
+/// Events claimed (and published) per statement.
+pub const BATCH: usize = 500;
+/// Unpublished events younger than this are still being published by the API.
+pub const PUBLISH_AFTER_SECS: u32 = 2;
+/// How long a claim keeps other replicas off a batch.
+pub const LEASE_SECS: u32 = 30;
+/// Consumers get this long after a publish before their effect is checked.
+pub const REPAIR_GRACE_SECS: u32 = 10;
+/// Events read per repair page.
+pub const REPAIR_PAGE: usize = 500;
+/// Events re-published by one sweep at most.
+pub const REPAIR_MAX_PER_SWEEP: usize = 1000;
+/// Re-publishes of one event before it is given up on.
+pub const MAX_REPAIR_ATTEMPTS: i64 = 20;
+/// Time one invocation may spend looping over full batches.
+pub const BUDGET: Duration = Duration::from_secs(2);
+
+const TASK_TOPICS: &str = "('task-created', 'task-updated', 'task-completed', 'task-deleted')";
+
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub published: u64,
+    pub publish_batches: u64,
+    /// The publish pass stopped at a Redis failure.
+    pub publish_failed: bool,
+    /// The publish pass stopped on the time budget with a full last batch.
+    pub backlog_left: bool,
+    pub repair_scanned: u64,
+    pub repair_republished: u64,
+    pub repair_abandoned: u64,
+    pub repair_cursor: i64,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn did_work(&self) -> bool {
+        self.published > 0
+            || self.repair_republished > 0
+            || self.repair_abandoned > 0
+            || self.publish_failed
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "published": self.published,
+            "publishBatches": self.publish_batches,
+            "publishFailed": self.publish_failed,
+            "backlogLeft": self.backlog_left,
+            "repairScanned": self.repair_scanned,
+            "repairRepublished": self.repair_republished,
+            "repairAbandoned": self.repair_abandoned,
+            "repairCursor": self.repair_cursor,
+            "elapsedMs": self.elapsed.as_millis() as u64,
+        })
+    }
+}
+
+struct Claimed {
+    seq: i64,
+    id: String,
+    topic: String,
+    payload: String,
+}
+
+fn claimed_from_rows(rows: Vec<spin_support::db::Row>) -> anyhow::Result<Vec<Claimed>> {
+    let mut claimed = rows
+        .iter()
+        .map(|row| {
+            Ok(Claimed {
+                seq: row.int(0)?,
+                id: row.uuid(1)?.to_string(),
+                topic: row.text(2)?,
+                payload: row.text(3)?,
+            })
+        })
+        .collect::<Result<Vec<_>, spin_support::db::DbError>>()?;
+    // UPDATE ... RETURNING has no order.
+    claimed.sort_by_key(|c| c.seq);
+    Ok(claimed)
+}
+
+pub fn run() -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let db = Db::open()?;
+    let redis_url = spin_support::config::required("redis_url").map_err(anyhow::Error::msg)?;
+    let redis =
+        Connection::open(&redis_url).map_err(|e| anyhow::anyhow!("redis unavailable: {e}"))?;
+    let mut summary = Summary::default();
+    publish_pass(&db, &redis, started, &mut summary)?;
+    if !summary.publish_failed {
+        repair_pass(&db, &redis, started, &mut summary)?;
+    }
+    summary.elapsed = started.elapsed();
+    if summary.publish_failed {
+        anyhow::bail!(
+            "redis refused a publish after {} event(s)",
+            summary.published
+        );
+    }
+    Ok(summary)
+}
+
+/// Publishes `claimed` in order; returns the ids published, and those not attempted because an
+/// earlier publish failed (the failed one included).
+fn publish_in_order(redis: &Connection, claimed: &[Claimed]) -> (Vec<String>, Vec<String>) {
+    let mut published = Vec::with_capacity(claimed.len());
+    let mut left = Vec::new();
+    for event in claimed {
+        if !left.is_empty() {
+            left.push(event.id.clone());
+            continue;
+        }
+        match redis.publish(&event.topic, event.payload.as_bytes()) {
+            Ok(()) => published.push(event.id.clone()),
+            Err(e) => {
+                eprintln!(
+                    "outbox-relay: publish of event {} (seq {}) failed: {e}",
+                    event.id, event.seq
+                );
+                left.push(event.id.clone());
+            }
+        }
+    }
+    (published, left)
+}
+
+fn publish_pass(
+    db: &Db,
+    redis: &Connection,
+    started: Instant,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let claim = Statement::new(format!(
+        "UPDATE events SET publish_attempts = publish_attempts + 1, \
+             claimed_until = now() + interval '{LEASE_SECS} seconds' \
+         WHERE id IN ( \
+             SELECT id FROM events \
+             WHERE published_at IS NULL AND created_at < now() - interval '{PUBLISH_AFTER_SECS} seconds' \
+               AND (claimed_until IS NULL OR claimed_until < now()) \
+             ORDER BY seq LIMIT {BATCH} FOR UPDATE SKIP LOCKED) \
+         RETURNING seq, id, topic, payload::text"
+    ));
+    loop {
+        let claimed = claimed_from_rows(db.query(&claim)?)?;
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        summary.publish_batches += 1;
+        let (published, left) = publish_in_order(redis, &claimed);
+        summary.published += published.len() as u64;
+        if !published.is_empty() {
+            db.execute(
+                &Statement::new(
+                    "UPDATE events SET published_at = now(), claimed_until = NULL \
+                     WHERE id = ANY($1::text[]::uuid[]) AND published_at IS NULL",
+                )
+                .arg(param::text_array(&published)),
+            )?;
+        }
+        if !left.is_empty() {
+            summary.publish_failed = true;
+            db.execute(
+                &Statement::new(
+                    "UPDATE events SET claimed_until = NULL WHERE id = ANY($1::text[]::uuid[])",
+                )
+                .arg(param::text_array(&left)),
+            )?;
+            return Ok(());
+        }
+        if claimed.len() < BATCH {
+            return Ok(());
+        }
+        if started.elapsed() >= BUDGET {
+            summary.backlog_left = true;
+            return Ok(());
+        }
+    }
+}
+
+/// One task event read by the repair walk.
+struct Walked {
+    seq: i64,
+    id: String,
+    topic: String,
+    user_id: String,
+    task_id: Option<Uuid>,
+    settled: bool,
+    audited: bool,
+    repair_attempts: i64,
+}
+
+fn repair_pass(
+    db: &Db,
+    redis: &Connection,
+    started: Instant,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let cursor = db
+        .query_one(&Statement::new(
+            "SELECT seq FROM relay_cursors WHERE name = 'repair'",
+        ))?
+        .map(|row| row.int(0))
+        .transpose()?
+        .unwrap_or(0);
+    let mut after = cursor;
+    let mut new_cursor = cursor;
+    let mut contiguous = true;
+    let mut to_republish: Vec<String> = Vec::new();
+    let now = spin_support::now();
+    'pages: loop {
+        let page = Statement::new(format!(
+            "SELECT e.seq, e.id, e.topic, e.user_id, e.subject, \
+                 (e.published_at IS NOT NULL AND e.published_at < now() - interval '{REPAIR_GRACE_SECS} seconds'), \
+                 EXISTS (SELECT 1 FROM audit_logs a WHERE a.event_id = e.id), e.repair_attempts \
+             FROM events e WHERE e.seq > $1 AND e.topic IN {TASK_TOPICS} ORDER BY e.seq LIMIT {REPAIR_PAGE}"
+        ))
+        .arg(param::int64(after));
+        let rows = db.query(&page)?;
+        let walked = rows
+            .iter()
+            .map(|row| {
+                Ok(Walked {
+                    seq: row.int(0)?,
+                    id: row.uuid(1)?.to_string(),
+                    topic: row.text(2)?,
+                    user_id: row.text(3)?,
+                    task_id: Uuid::parse_str(&row.text(4)?).ok(),
+                    settled: row.boolean(5)?,
+                    audited: row.boolean(6)?,
+                    repair_attempts: row.int(7)?,
+                })
+            })
+            .collect::<Result<Vec<_>, spin_support::db::DbError>>()?;
+        let Some(last) = walked.last() else {
+            break;
+        };
+        after = last.seq;
+        let successors = missing_successors(db, &walked, now)?;
+        for event in &walked {
+            if !event.settled {
+                break 'pages;
+            }
+            summary.repair_scanned += 1;
+            let successor_missing = event.topic == "task-completed"
+                && event.task_id.is_some_and(|id| {
+                    successors
+                        .get(&id)
+                        .is_some_and(|(user, missing)| *missing && *user == event.user_id)
+                });
+            let mut needs_repair = !event.audited || successor_missing;
+            if needs_repair && event.repair_attempts >= MAX_REPAIR_ATTEMPTS {
+                eprintln!(
+                    "outbox-relay: giving up on event {} (seq {}, {}): consumers still missed it after {} re-publishes (audited: {}, successor missing: {})",
+                    event.id, event.seq, event.topic, event.repair_attempts, event.audited, successor_missing
+                );
+                summary.repair_abandoned += 1;
+                needs_repair = false;
+            }
+            if needs_repair {
+                contiguous = false;
+                to_republish.push(event.id.clone());
+                if to_republish.len() >= REPAIR_MAX_PER_SWEEP {
+                    break 'pages;
+                }
+            } else if contiguous {
+                new_cursor = event.seq;
+            }
+        }
+        if walked.len() < REPAIR_PAGE || started.elapsed() >= BUDGET {
+            break;
+        }
+    }
+
+    if new_cursor > cursor {
+        db.execute(
+            &Statement::new(
+                "INSERT INTO relay_cursors (name, seq) VALUES ('repair', $1) \
+                 ON CONFLICT (name) DO UPDATE SET seq = GREATEST(relay_cursors.seq, EXCLUDED.seq)",
+            )
+            .arg(param::int64(new_cursor)),
+        )?;
+    }
+    summary.repair_cursor = new_cursor;
+
+    if to_republish.is_empty() {
+        return Ok(());
+    }
+    // Claim the re-publishes whose back-off has passed, in one statement (replica-safe).
+    let claim = Statement::new(
+        "UPDATE events SET repair_attempts = repair_attempts + 1, repaired_at = now() \
+         WHERE id = ANY($1::text[]::uuid[]) AND (repaired_at IS NULL OR repaired_at < now() - \
+             LEAST(interval '10 seconds' * power(2, LEAST(repair_attempts, 6)), interval '10 minutes')) \
+         RETURNING seq, id, topic, payload::text",
+    )
+    .arg(param::text_array(&to_republish));
+    let claimed = claimed_from_rows(db.query(&claim)?)?;
+    let (published, left) = publish_in_order(redis, &claimed);
+    summary.repair_republished += published.len() as u64;
+    if !left.is_empty() {
+        summary.publish_failed = true;
+    }
+    Ok(())
+}
+
+/// For the `task-completed` events of `walked`: task id -> (owner, successor missing), where
+/// "missing" means the task is still completed and recurring, its successor is due by the
+/// rule and end date, and the recurring service never created it.
+fn missing_successors(
+    db: &Db,
+    walked: &[Walked],
+    now: DateTime<Utc>,
+) -> anyhow::Result<HashMap<Uuid, (String, bool)>> {
+    let ids: Vec<String> = walked
+        .iter()
+        .filter(|e| e.settled && e.topic == "task-completed")
+        .filter_map(|e| e.task_id.map(|id| id.to_string()))
+        .collect();
+    let mut result = HashMap::new();
+    if ids.is_empty() {
+        return Ok(result);
+    }
+    let statement = Statement::new(format!(
+        "SELECT {TASK_COLUMNS}, EXISTS (SELECT 1 FROM recurrence_successors r \
+             WHERE r.series_id = tasks.series_id AND r.occurrence_index = tasks.occurrence_index + 1) \
+         FROM tasks WHERE id = ANY($1::text[]::uuid[]) AND status = 'completed' AND recurring_rule IS NOT NULL"
+    ))
+    .arg(param::text_array(&ids));
+    for row in db.query(&statement)? {
+        let stored: StoredTask = task_store::stored_task_from_row(&row)?;
+        let created = row.boolean(22)?;
+        let due = stored.task.status == Status::Completed && {
+            let anchor = stored
+                .series_anchor
+                .unwrap_or_else(|| stored.task.own_anchor());
+            recurrence::successor(&stored.task, anchor, Uuid::nil(), now).is_some()
+        };
+        result.insert(
+            stored.task.id,
+            (stored.task.user_id.clone(), due && !created),
+        );
+    }
+    Ok(result)
+}

@@ -1,0 +1,161 @@
+//! `recurring-service`: Redis trigger on `task-completed`. Creates the next occurrence of a
+//! completed recurring task, exactly once per completed occurrence.
+//!
+//! The event only says which task to look at: the task row is read again (scoped to the
+//! event's user), and nothing happens unless it still exists, is still completed and is still
+//! recurring. So:
+//! - a task deleted before its successor was created gets no successor (deleting the
+//!   occurrence ends the series, the user's last word);
+//! - a task reopened (completed -> pending) before the event arrived gets none from this event;
+//!   completing it again publishes a new `task-completed`, which creates it (once);
+//! - a forged event (another user, unknown task) creates nothing.
+//!
+//! The next due date comes from `todo_domain::recurrence` (anchored to the series, in the
+//! task's time zone; no successor after `recurringEndDate`). The successor and its own
+//! `task-created` event are written in ONE statement, together with a row in
+//! `recurrence_successors (series_id, occurrence_index)`: that primary key (and the tasks'
+//! `UNIQUE (series_id, occurrence_index)`) makes the successor exactly-once however often and
+//! by however many replicas the completion is delivered, and because the marker row outlives
+//! the successor task, a re-delivered completion never re-creates a successor the user deleted.
+//!
+//! Errors: malformed messages are logged and dropped (`Ok`); only failures that may pass
+//! (database unavailable, unexpected query errors) return `Err` (Spin drops the message; the
+//! outbox relay re-publishes the completion while the successor is missing).
+
+use spin_sdk::redis_component;
+use spin_support::db::{param, Db, DbError, Statement};
+use spin_support::outbox;
+use spin_support::task_store::{self, StoredTask, TASK_COLUMNS};
+use todo_domain::event::{self, EventEnvelope, Topic};
+use todo_domain::recurrence;
+use todo_domain::task::Status;
+use uuid::Uuid;
+
+const SERVICE: &str = "recurring-service";
+
+#[redis_component]
+fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
+    let completion = match EventEnvelope::parse(&message) {
+        Ok(event) => event,
+        Err(reason) => {
+            eprintln!(
+                "{SERVICE}: dropping malformed message ({} bytes): {reason}",
+                message.len()
+            );
+            return Ok(());
+        }
+    };
+    if completion.topic != Topic::TaskCompleted {
+        eprintln!(
+            "{SERVICE}: dropping event {}: type {} is not task-completed",
+            completion.id, completion.topic
+        );
+        return Ok(());
+    }
+    let Some(task_id) = completion
+        .task_id()
+        .or_else(|| Uuid::parse_str(&completion.subject).ok())
+    else {
+        eprintln!("{SERVICE}: dropping event {}: no task id", completion.id);
+        return Ok(());
+    };
+    match create_successor(&completion, task_id) {
+        Ok(outcome) => {
+            eprintln!(
+                "{SERVICE}: event {} (task {task_id}): {}",
+                completion.id,
+                outcome.describe()
+            );
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "{SERVICE}: event {} (task {task_id}) not processed, the relay will retry: {e}",
+            completion.id
+        )),
+    }
+}
+
+enum Outcome {
+    Created(Uuid),
+    TaskGone,
+    NotCompleted,
+    NotRecurring,
+    SeriesEnded,
+    AlreadyCreated,
+}
+
+impl Outcome {
+    fn describe(&self) -> String {
+        match self {
+            Outcome::Created(id) => format!("created successor {id}"),
+            Outcome::TaskGone => {
+                "task not found (deleted, or not this user's): no successor".into()
+            }
+            Outcome::NotCompleted => "task is not completed any more: no successor".into(),
+            Outcome::NotRecurring => "task is not recurring: no successor".into(),
+            Outcome::SeriesEnded => "series ended (recurringEndDate reached): no successor".into(),
+            Outcome::AlreadyCreated => "successor already created (redelivery)".into(),
+        }
+    }
+}
+
+fn create_successor(completion: &EventEnvelope, task_id: Uuid) -> Result<Outcome, DbError> {
+    let db = Db::open()?;
+    let read = Statement::new(format!(
+        "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2"
+    ))
+    .arg(param::uuid(task_id))
+    .arg(param::text(&completion.user_id));
+    let Some(row) = db.query_one(&read)? else {
+        return Ok(Outcome::TaskGone);
+    };
+    let current = task_store::stored_task_from_row(&row)?;
+    if current.task.status != Status::Completed {
+        return Ok(Outcome::NotCompleted);
+    }
+    if current.task.recurring_rule.is_none() {
+        return Ok(Outcome::NotRecurring);
+    }
+    let anchor = current
+        .series_anchor
+        .unwrap_or_else(|| current.task.own_anchor());
+    let now = spin_support::now();
+    let Some(mut next) = recurrence::successor(&current.task, anchor, Uuid::now_v7(), now) else {
+        return Ok(Outcome::SeriesEnded);
+    };
+    next.parent_task_id = Some(current.series_id);
+    let stored = StoredTask {
+        task: next,
+        series_id: current.series_id,
+        series_anchor: Some(anchor),
+    };
+    let created =
+        event::task_created(&stored.task, &completion.correlation_id).with_source(SERVICE);
+
+    let mut statement = Statement::default();
+    let marker = format!(
+        "INSERT INTO recurrence_successors (series_id, occurrence_index, task_id) \
+         VALUES ({}::uuid, {}::int4, {}::uuid) ON CONFLICT DO NOTHING RETURNING 1",
+        statement.bind(param::uuid(stored.series_id)),
+        statement.bind(param::int32(stored.task.occurrence_index)),
+        statement.bind(param::uuid(stored.task.id)),
+    );
+    let insert = task_store::insert_task_sql(&mut statement, &stored, Some("marker"));
+    let insert_events =
+        outbox::insert_events_sql(&mut statement, "changed", std::slice::from_ref(&created));
+    statement.sql = format!(
+        "WITH marker AS ({marker}), changed AS ({insert}), ev AS ({insert_events}) \
+         SELECT (SELECT count(*) FROM changed)::int8"
+    );
+    let inserted = match db.query_one(&statement) {
+        Ok(row) => row.map(|r| r.int(0)).transpose()?.unwrap_or(0),
+        // The tasks' own UNIQUE (series_id, occurrence_index): created by a concurrent replica.
+        Err(DbError::UniqueViolation(_)) => 0,
+        Err(e) => return Err(e),
+    };
+    if inserted != 1 {
+        return Ok(Outcome::AlreadyCreated);
+    }
+    outbox::publish_committed(&db, std::slice::from_ref(&created));
+    Ok(Outcome::Created(stored.task.id))
+}
