@@ -1,7 +1,8 @@
 //! `notification-service`: fires due reminders exactly once. Each sweep turns due reminders
 //! into notifications and `reminder-due` events (see [`sweep`]).
 //!
-//! One component, two triggers:
+//! One .wasm, two entry points (spin.toml may run it under two component ids, one per
+//! trigger, since the SpinKube shim refuses components with a cron trigger):
 //! - the cron trigger (`fermyon:spin-cron@2.0.0`, world `spin-cron`, bound here with
 //!   `wit-bindgen` from `wit/deps/spin-cron`): `handle-cron-event` runs a sweep;
 //! - the HTTP route `POST /internal/sweeps/reminders`, for deployments without a cron trigger

@@ -1,8 +1,9 @@
 //! `notification-service` end to end: the real component on the local host, real PostgreSQL,
 //! real Redis. Reminders are armed through the API; they fire through the component's cron
 //! trigger (a worker host started like `spin up --component-id notification-service`) or
-//! through its sweep route on a host that has no cron trigger (as on the SpinKube shim, where
-//! a Kubernetes CronJob calls the route), which lets a test decide exactly when sweeps run.
+//! through the sweep route (`POST /internal/sweeps/reminders`, the same .wasm) on a host
+//! without cron triggers (as on the SpinKube shim, where a Kubernetes CronJob calls the
+//! route), which lets a test decide exactly when sweeps run.
 //! Waits are bounded polls; no sleep is an assertion.
 
 use std::path::{Path, PathBuf};
@@ -50,9 +51,26 @@ where
     }
 }
 
-/// A manifest identical to spin.toml but without cron triggers (what the SpinKube shim
-/// supports), with component sources made absolute so it can live in a temp dir.
-fn manifest_without_cron(dir: &Path) -> PathBuf {
+/// The id of the component behind the sweep route in spin.toml.
+fn sweep_component(manifest: &str) -> String {
+    let mut lines = manifest.lines().map(str::trim);
+    while let Some(line) = lines.next() {
+        if line == format!("route = \"{SWEEP_PATH}\"") {
+            let component = lines.next().unwrap_or_default();
+            if let Some(id) = component
+                .strip_prefix("component = \"")
+                .and_then(|c| c.strip_suffix('"'))
+            {
+                return id.to_string();
+            }
+        }
+    }
+    panic!("spin.toml has no component for {SWEEP_PATH}");
+}
+
+/// spin.toml without its cron triggers (what the SpinKube shim runs), with component sources
+/// made absolute so it can live in a temp dir; and the sweep route's component id.
+fn manifest_without_cron(dir: &Path) -> (PathBuf, String) {
     let root = repo_root();
     let original = std::fs::read_to_string(root.join("spin.toml")).expect("read spin.toml");
     let mut out = String::new();
@@ -76,15 +94,15 @@ fn manifest_without_cron(dir: &Path) -> PathBuf {
         out.push('\n');
     }
     assert!(!out.contains("trigger.cron") && !out.contains("cron_expression"));
-    assert!(out.contains("route = \"/internal/sweeps/reminders\""));
     let path = dir.join("spin-no-cron.toml");
-    std::fs::write(&path, out).expect("write manifest");
-    path
+    std::fs::write(&path, &out).expect("write manifest");
+    (path, sweep_component(&out))
 }
 
-/// `notification-service` alone, HTTP trigger only: sweeps run exactly when a test POSTs.
+/// The sweep route's component alone, HTTP trigger only: sweeps run exactly when a test POSTs.
 fn http_sweeper(app: &TestApp, dir: &Path, sweep_token: &str) -> HostProcess {
-    HostBuilder::new(manifest_without_cron(dir))
+    let (manifest, component) = manifest_without_cron(dir);
+    HostBuilder::new(manifest)
         .runtime_config(app.runtime_config_path())
         .current_dir(dir)
         .variable("db_url", &app.db.url)
@@ -93,7 +111,7 @@ fn http_sweeper(app: &TestApp, dir: &Path, sweep_token: &str) -> HostProcess {
         .variable("redis_host", app.redis.host_port())
         .variable("jwt_hs256_secret", HS256_SECRET)
         .variable("sweep_token", sweep_token)
-        .component("notification-service")
+        .component(&component)
         .spawn()
 }
 
