@@ -1,4 +1,8 @@
-//! `GET /health`: reports PostgreSQL and Redis reachability; 503 when either is down.
+//! Health routes. `GET /health` (API.md) reports PostgreSQL and Redis reachability and is 503
+//! when either is down. The probes of a deployment use the other two, because the API keeps
+//! accepting writes while Redis is down (events wait in the outbox): `GET /health/live`
+//! checks nothing (the component answers), `GET /health/ready` is 503 only when PostgreSQL is
+//! unreachable.
 
 use serde_json::json;
 use spin_sdk::http::Response;
@@ -31,6 +35,22 @@ pub fn check() -> Result<Response, ApiError> {
             "service": "backend-api",
             "postgres": state(postgres),
             "redis": state(redis),
+        }),
+    ))
+}
+
+pub fn live() -> Result<Response, ApiError> {
+    Ok(json_response(200, &json!({ "status": "alive", "service": "backend-api" })))
+}
+
+pub fn ready() -> Result<Response, ApiError> {
+    let postgres = postgres_ok();
+    Ok(json_response(
+        if postgres { 200 } else { 503 },
+        &json!({
+            "status": if postgres { "ready" } else { "unavailable" },
+            "service": "backend-api",
+            "postgres": if postgres { "ok" } else { "unavailable" },
         }),
     ))
 }

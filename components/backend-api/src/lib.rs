@@ -62,6 +62,8 @@ async fn route(incoming: IncomingRequest, context: &Context) -> Result<Response,
     };
     match route {
         Route::Health => health::check(),
+        Route::Live => health::live(),
+        Route::Ready => health::ready(),
         Route::OpenApi => {
             let mut response = Response::builder().status(200).body(OPENAPI).build();
             response.set_header("content-type", "application/json");
@@ -89,6 +91,6 @@ async fn user_route(route: Route, params: &[&str], incoming: IncomingRequest, co
         Route::ReadNotification => notifications::mark_read(&request, id),
         Route::DeleteNotification => notifications::delete(&request, id),
         Route::ListAudit => audit::list(&request),
-        Route::Health | Route::OpenApi => Err(ApiError::NotFound("Not Found".into())),
+        Route::Health | Route::Live | Route::Ready | Route::OpenApi => Err(ApiError::NotFound("Not Found".into())),
     }
 }

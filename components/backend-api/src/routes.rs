@@ -5,6 +5,8 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Health,
+    Live,
+    Ready,
     OpenApi,
     ListTasks,
     CreateTask,
@@ -23,6 +25,8 @@ pub enum Route {
 /// (route, method, path template in OpenAPI syntax).
 pub const ROUTES: &[(Route, &str, &str)] = &[
     (Route::Health, "GET", "/health"),
+    (Route::Live, "GET", "/health/live"),
+    (Route::Ready, "GET", "/health/ready"),
     (Route::OpenApi, "GET", "/api/openapi.json"),
     (Route::ListTasks, "GET", "/api/{user_id}/tasks"),
     (Route::CreateTask, "POST", "/api/{user_id}/tasks"),

@@ -147,3 +147,18 @@ async fn stats_count_in_sql_per_user() {
     let empty: Value = app.get("carol", "/api/carol/stats").send().await.unwrap().json().await.unwrap();
     assert_eq!(empty["total"], 0);
 }
+
+#[tokio::test]
+async fn probes_keep_the_api_in_service_while_redis_is_down() {
+    let mut app = spawn_app().await;
+    app.redis.stop();
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 503, "/health reports the outage (API.md)");
+    let body: Value = health.json().await.unwrap();
+    assert_eq!(body["redis"], "unavailable");
+    assert_eq!(body["postgres"], "ok");
+    let ready = app.client.get(app.url("/health/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "readiness needs only PostgreSQL");
+    let live = app.client.get(app.url("/health/live")).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+}
