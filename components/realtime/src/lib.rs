@@ -18,6 +18,9 @@
 //!   (default 10, at most 15) without a frame; the response ends after `sse_lifetime_seconds`
 //!   (default 300) so browsers reconnect (and resume) and instances are recycled; it ends at
 //!   once when a write fails (the client went away) or Redis fails (the client resumes).
+//! - Redis unreachable when a client connects: `200` with only the `retry:` hint, then the end
+//!   (an `EventSource` retries in 3 s; a `503` would make it stop for good). The cause is logged
+//!   with the request id.
 
 mod sse;
 
@@ -166,11 +169,13 @@ fn seconds_variable(name: &str, default: u64, max: u64) -> Duration {
     Duration::from_secs(seconds)
 }
 
-/// Everything checked before the response head goes out.
+/// Everything checked before the response head goes out: the user's stream key and where to
+/// read it from, or `None` when Redis cannot be reached. Then the response is a `200` with only
+/// the `retry:` hint and ends, so an `EventSource` reconnects (with its Last-Event-ID) in 3 s;
+/// a `503` would make a browser give up on the stream for good.
 struct Stream {
-    conn: Connection,
     key: String,
-    after: StreamId,
+    source: Option<(Connection, StreamId)>,
 }
 
 async fn prepare(context: &Context) -> Result<Stream, ApiError> {
@@ -178,18 +183,31 @@ async fn prepare(context: &Context) -> Result<Stream, ApiError> {
     let user = context.authorize(&user).await?;
     let resume = context.resume_after()?;
     let address = config::required("redis_url").map_err(ApiError::Internal)?;
-    let conn = Connection::open(&address)
-        .map_err(|e| ApiError::Unavailable(format!("cannot open Redis: {e}")))?;
     let key = format!("rt:{user}");
-    let after = match resume {
-        Some(id) => id,
-        None => current_last_id(&conn, &key)?,
+    let source = match open_at(&address, &key, resume) {
+        Ok(source) => Some(source),
+        Err(cause) => {
+            eprintln!(
+                "request {}: Redis unavailable, the client is told to retry: {cause}",
+                context.request_id
+            );
+            None
+        }
     };
-    Ok(Stream { conn, key, after })
+    Ok(Stream { key, source })
 }
 
-/// The id of the stream's newest entry ("now"), or `0-0` for an empty or absent stream.
-fn current_last_id(conn: &Connection, key: &str) -> Result<StreamId, ApiError> {
+/// A connection and the id to read after: `resume`, else the stream's newest entry ("now"),
+/// or `0-0` for an empty or absent stream.
+fn open_at(
+    address: &str,
+    key: &str,
+    resume: Option<StreamId>,
+) -> Result<(Connection, StreamId), String> {
+    let conn = Connection::open(address).map_err(|e| format!("cannot open Redis: {e}"))?;
+    if let Some(id) = resume {
+        return Ok((conn, id));
+    }
     let text = |s: &str| RedisParameter::Binary(s.as_bytes().to_vec());
     let reply = conn
         .execute(
@@ -202,10 +220,11 @@ fn current_last_id(conn: &Connection, key: &str) -> Result<StreamId, ApiError> {
                 RedisParameter::Int64(1),
             ],
         )
-        .map_err(|e| ApiError::Unavailable(format!("XREVRANGE failed: {e}")))?;
-    let entries = sse::parse_entries(&reply)
-        .map_err(|e| ApiError::Internal(format!("unexpected XREVRANGE reply: {e}")))?;
-    Ok(entries.first().map(|e| e.id).unwrap_or(StreamId::ZERO))
+        .map_err(|e| format!("XREVRANGE failed: {e}"))?;
+    let entries =
+        sse::parse_entries(&reply).map_err(|e| format!("unexpected XREVRANGE reply: {e}"))?;
+    let after = entries.first().map(|e| e.id).unwrap_or(StreamId::ZERO);
+    Ok((conn, after))
 }
 
 #[http_component]
@@ -279,11 +298,7 @@ async fn run_stream(
 
     let started = Instant::now();
     let deadline = started + lifetime;
-    let Stream {
-        conn,
-        key,
-        mut after,
-    } = stream;
+    let Stream { key, source } = stream;
     if body
         .send(format!("retry: {RETRY_MILLISECONDS}\n\n").into_bytes())
         .await
@@ -291,6 +306,9 @@ async fn run_stream(
     {
         return;
     }
+    let Some((conn, mut after)) = source else {
+        return;
+    };
     let mut last_write = Instant::now();
     let text = |s: &str| RedisParameter::Binary(s.as_bytes().to_vec());
     loop {
