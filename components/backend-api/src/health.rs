@@ -40,7 +40,10 @@ pub fn check() -> Result<Response, ApiError> {
 }
 
 pub fn live() -> Result<Response, ApiError> {
-    Ok(json_response(200, &json!({ "status": "alive", "service": "backend-api" })))
+    Ok(json_response(
+        200,
+        &json!({ "status": "alive", "service": "backend-api" }),
+    ))
 }
 
 pub fn ready() -> Result<Response, ApiError> {

@@ -55,9 +55,12 @@ fn method_name(method: &Method) -> &'static str {
 
 async fn route(incoming: IncomingRequest, context: &Context) -> Result<Response, ApiError> {
     let segments = Segments::of(&context.path);
-    let (route, params) = match routes::find(method_name(&incoming.method()), &segments.as_slice()) {
+    let (route, params) = match routes::find(method_name(&incoming.method()), &segments.as_slice())
+    {
         Match::Found(route, params) => (route, params),
-        Match::MethodNotAllowed => return Err(ApiError::MethodNotAllowed("Method Not Allowed".into())),
+        Match::MethodNotAllowed => {
+            return Err(ApiError::MethodNotAllowed("Method Not Allowed".into()))
+        }
         Match::NotFound => return Err(ApiError::NotFound("Not Found".into())),
     };
     match route {
@@ -74,8 +77,15 @@ async fn route(incoming: IncomingRequest, context: &Context) -> Result<Response,
 }
 
 /// The `/api/{user_id}/...` routes: authenticated before anything else is looked at.
-async fn user_route(route: Route, params: &[&str], incoming: IncomingRequest, context: &Context) -> Result<Response, ApiError> {
-    let user = context.authorize(params.first().copied().unwrap_or_default()).await?;
+async fn user_route(
+    route: Route,
+    params: &[&str],
+    incoming: IncomingRequest,
+    context: &Context,
+) -> Result<Response, ApiError> {
+    let user = context
+        .authorize(params.first().copied().unwrap_or_default())
+        .await?;
     let mut request = request::Request::new(incoming, context, user);
     let id = params.get(1).copied().unwrap_or_default();
     match route {
@@ -91,6 +101,8 @@ async fn user_route(route: Route, params: &[&str], incoming: IncomingRequest, co
         Route::ReadNotification => notifications::mark_read(&request, id),
         Route::DeleteNotification => notifications::delete(&request, id),
         Route::ListAudit => audit::list(&request),
-        Route::Health | Route::Live | Route::Ready | Route::OpenApi => Err(ApiError::NotFound("Not Found".into())),
+        Route::Health | Route::Live | Route::Ready | Route::OpenApi => {
+            Err(ApiError::NotFound("Not Found".into()))
+        }
     }
 }

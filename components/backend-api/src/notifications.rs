@@ -77,8 +77,9 @@ pub fn mark_read(request: &Request, raw_id: &str) -> Result<Response, ApiError> 
 }
 
 pub fn read_all(request: &Request) -> Result<Response, ApiError> {
-    let statement = Statement::new("UPDATE notifications SET read = true WHERE user_id = $1 AND NOT read")
-        .arg(param::text(&request.user));
+    let statement =
+        Statement::new("UPDATE notifications SET read = true WHERE user_id = $1 AND NOT read")
+            .arg(param::text(&request.user));
     let db = Db::open()?;
     let count = db.execute(&statement)?;
     Ok(json_response(200, &json!({ "count": count })))

@@ -22,7 +22,7 @@ pub struct Context {
 fn header(incoming: &IncomingRequest, name: &str) -> Option<String> {
     incoming
         .headers()
-        .get(&name.to_string())
+        .get(name)
         .into_iter()
         .next()
         .and_then(|value| String::from_utf8(value).ok())
@@ -55,7 +55,9 @@ impl Context {
             }
         };
         if subject != path_user {
-            return Err(ApiError::Forbidden("Not authorized to access this user's data".into()));
+            return Err(ApiError::Forbidden(
+                "Not authorized to access this user's data".into(),
+            ));
         }
         Ok(subject)
     }
@@ -75,9 +77,7 @@ impl Segments {
         Segments(
             path.split('/')
                 .filter(|s| !s.is_empty())
-                .map(|s| {
-                    percent_decode(s)
-                })
+                .map(percent_decode)
                 .collect(),
         )
     }
@@ -143,13 +143,21 @@ impl<'a> Request<'a> {
     /// (checked on Content-Length and again while reading), 400 for malformed JSON.
     pub async fn json_body(&mut self) -> Result<Value, ApiError> {
         let content_type = self.header("content-type").unwrap_or_default();
-        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if essence != "application/json" && !essence.ends_with("+json") {
             return Err(ApiError::UnsupportedMediaType(
                 "Content-Type must be application/json".into(),
             ));
         }
-        if let Some(length) = self.header("content-length").and_then(|l| l.trim().parse::<usize>().ok()) {
+        if let Some(length) = self
+            .header("content-length")
+            .and_then(|l| l.trim().parse::<usize>().ok())
+        {
             if length > MAX_BODY_BYTES {
                 return Err(ApiError::PayloadTooLarge);
             }
@@ -161,13 +169,16 @@ impl<'a> Request<'a> {
         let mut body = Vec::new();
         let mut stream = incoming.into_body_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Could not read the request body: {e:?}")))?;
+            let chunk = chunk.map_err(|e| {
+                ApiError::BadRequest(format!("Could not read the request body: {e:?}"))
+            })?;
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(ApiError::PayloadTooLarge);
             }
             body.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))
     }
 }
 
@@ -183,7 +194,13 @@ pub fn path_uuid(raw: &str, name: &str) -> Result<Uuid, ApiError> {
 }
 
 /// An integer query parameter within bounds, with a default.
-pub fn query_int(pairs: &[(String, String)], name: &str, default: i64, min: i64, max: i64) -> Result<i64, ApiError> {
+pub fn query_int(
+    pairs: &[(String, String)],
+    name: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ApiError> {
     match pairs.iter().rev().find(|(k, _)| k == name) {
         None => Ok(default),
         Some((_, raw)) => match raw.trim().parse::<i64>() {
@@ -198,5 +215,9 @@ pub fn query_int(pairs: &[(String, String)], name: &str, default: i64, min: i64,
 }
 
 pub fn query_str<'p>(pairs: &'p [(String, String)], name: &str) -> Option<&'p str> {
-    pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }

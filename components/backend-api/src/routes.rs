@@ -32,13 +32,37 @@ pub const ROUTES: &[(Route, &str, &str)] = &[
     (Route::CreateTask, "POST", "/api/{user_id}/tasks"),
     (Route::GetTask, "GET", "/api/{user_id}/tasks/{task_id}"),
     (Route::UpdateTask, "PUT", "/api/{user_id}/tasks/{task_id}"),
-    (Route::DeleteTask, "DELETE", "/api/{user_id}/tasks/{task_id}"),
-    (Route::ToggleTask, "PATCH", "/api/{user_id}/tasks/{task_id}/complete"),
+    (
+        Route::DeleteTask,
+        "DELETE",
+        "/api/{user_id}/tasks/{task_id}",
+    ),
+    (
+        Route::ToggleTask,
+        "PATCH",
+        "/api/{user_id}/tasks/{task_id}/complete",
+    ),
     (Route::Stats, "GET", "/api/{user_id}/stats"),
-    (Route::ListNotifications, "GET", "/api/{user_id}/notifications"),
-    (Route::ReadAllNotifications, "PATCH", "/api/{user_id}/notifications/read-all"),
-    (Route::ReadNotification, "PATCH", "/api/{user_id}/notifications/{notification_id}/read"),
-    (Route::DeleteNotification, "DELETE", "/api/{user_id}/notifications/{notification_id}"),
+    (
+        Route::ListNotifications,
+        "GET",
+        "/api/{user_id}/notifications",
+    ),
+    (
+        Route::ReadAllNotifications,
+        "PATCH",
+        "/api/{user_id}/notifications/read-all",
+    ),
+    (
+        Route::ReadNotification,
+        "PATCH",
+        "/api/{user_id}/notifications/{notification_id}/read",
+    ),
+    (
+        Route::DeleteNotification,
+        "DELETE",
+        "/api/{user_id}/notifications/{notification_id}",
+    ),
     (Route::ListAudit, "GET", "/api/{user_id}/audit"),
 ];
 
@@ -57,7 +81,9 @@ pub enum Match<'a> {
 /// `{notification_id}`.
 pub fn find<'a>(method: &str, segments: &[&'a str]) -> Match<'a> {
     let mut candidates: Vec<&(Route, &str, &str)> = ROUTES.iter().collect();
-    candidates.sort_by_key(|(_, _, template)| std::cmp::Reverse(template.split('/').filter(|s| !s.starts_with('{')).count()));
+    candidates.sort_by_key(|(_, _, template)| {
+        std::cmp::Reverse(template.split('/').filter(|s| !s.starts_with('{')).count())
+    });
     let mut path_exists = false;
     for (route, route_method, template) in candidates {
         let parts: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
@@ -102,8 +128,14 @@ mod tests {
             find("DELETE", &["api", "u", "notifications", "n1"]),
             Match::Found(Route::DeleteNotification, vec!["u", "n1"])
         );
-        assert_eq!(find("DELETE", &["api", "u", "tasks"]), Match::MethodNotAllowed);
+        assert_eq!(
+            find("DELETE", &["api", "u", "tasks"]),
+            Match::MethodNotAllowed
+        );
         assert_eq!(find("GET", &["api", "u", "nothing"]), Match::NotFound);
-        assert_eq!(find("GET", &["api", "openapi.json"]), Match::Found(Route::OpenApi, vec![]));
+        assert_eq!(
+            find("GET", &["api", "openapi.json"]),
+            Match::Found(Route::OpenApi, vec![])
+        );
     }
 }

@@ -66,13 +66,18 @@ pub async fn create(request: &mut Request<'_>) -> Result<Response, ApiError> {
     let now = spin_support::now();
     let task = new_task.into_task(Uuid::now_v7(), request.user.clone(), now);
     let stored = StoredTask::new_root(task);
-    let events = vec![event::task_created(&stored.task, &request.context.request_id)];
+    let events = vec![event::task_created(
+        &stored.task,
+        &request.context.request_id,
+    )];
     let db = Db::open()?;
 
     let mut statement = Statement::default();
     let guard = match &idempotency_key {
         Some(key) => {
-            let hash = hex::encode(Sha256::digest(serde_json::to_vec(&body).unwrap_or_default()));
+            let hash = hex::encode(Sha256::digest(
+                serde_json::to_vec(&body).unwrap_or_default(),
+            ));
             let key_cte = format!(
                 "INSERT INTO idempotency_keys (user_id, key, request_hash, task_id, status_code, response) \
                  VALUES ({}::text, {}::text, {}::text, {}::uuid, 201, {}::jsonb) \
@@ -87,7 +92,8 @@ pub async fn create(request: &mut Request<'_>) -> Result<Response, ApiError> {
         }
         None => None,
     };
-    let insert = task_store::insert_task_sql(&mut statement, &stored, guard.as_ref().map(|_| "idem"));
+    let insert =
+        task_store::insert_task_sql(&mut statement, &stored, guard.as_ref().map(|_| "idem"));
     let insert_events = outbox::insert_events_sql(&mut statement, "changed", &events);
     statement.sql = match &guard {
         Some((key_cte, _)) => format!(
@@ -167,17 +173,26 @@ where
         statement.sql = format!(
             "WITH changed AS ({update}), ev AS ({insert_events}) SELECT (SELECT count(*) FROM changed)::int8"
         );
-        let updated = db.query_one(&statement)?.map(|r| r.int(0)).transpose()?.unwrap_or(0);
+        let updated = db
+            .query_one(&statement)?
+            .map(|r| r.int(0))
+            .transpose()?
+            .unwrap_or(0);
         if updated == 1 {
             outbox::publish_committed(&db, &events);
             return Ok(task_response(200, &task));
         }
         if if_match.is_some() {
-            let version = load(&db, &request.user, id)?.ok_or_else(task_not_found)?.task.version;
+            let version = load(&db, &request.user, id)?
+                .ok_or_else(task_not_found)?
+                .task
+                .version;
             return Err(precondition_failed(version));
         }
     }
-    Err(ApiError::Conflict("Task is being changed concurrently; retry".into()))
+    Err(ApiError::Conflict(
+        "Task is being changed concurrently; retry".into(),
+    ))
 }
 
 fn precondition_failed(current_version: i64) -> ApiError {
@@ -187,7 +202,12 @@ fn precondition_failed(current_version: i64) -> ApiError {
 }
 
 /// `task-updated`, plus `task-completed` when the change completed the task.
-fn change_events(before: &Task, after: &Task, changes: &[FieldChange], correlation: &str) -> Vec<EventEnvelope> {
+fn change_events(
+    before: &Task,
+    after: &Task,
+    changes: &[FieldChange],
+    correlation: &str,
+) -> Vec<EventEnvelope> {
     let mut events = vec![event::task_updated(after, changes, correlation)];
     if before.status != Status::Completed && after.status == Status::Completed {
         events.push(event::task_completed(after, correlation));
@@ -201,8 +221,8 @@ pub async fn update(request: &mut Request<'_>, raw_id: &str) -> Result<Response,
     let changes = input::parse_task_changes(&body).map_err(ApiError::Validation)?;
     let correlation = request.context.request_id.clone();
     change_task(request, id, |current| {
-        let (task, field_changes) =
-            input::apply_changes(current, &changes, spin_support::now()).map_err(ApiError::Validation)?;
+        let (task, field_changes) = input::apply_changes(current, &changes, spin_support::now())
+            .map_err(ApiError::Validation)?;
         if field_changes.is_empty() {
             return Ok(None);
         }
@@ -233,7 +253,10 @@ pub fn delete(request: &Request, raw_id: &str) -> Result<Response, ApiError> {
                 return Err(precondition_failed(current.task.version));
             }
         }
-        let events = vec![event::task_deleted(&current.task, &request.context.request_id)];
+        let events = vec![event::task_deleted(
+            &current.task,
+            &request.context.request_id,
+        )];
         let mut statement = Statement::default();
         let delete = format!(
             "DELETE FROM tasks WHERE id = {} AND user_id = {} AND version = {} RETURNING id",
@@ -245,17 +268,26 @@ pub fn delete(request: &Request, raw_id: &str) -> Result<Response, ApiError> {
         statement.sql = format!(
             "WITH changed AS ({delete}), ev AS ({insert_events}) SELECT (SELECT count(*) FROM changed)::int8"
         );
-        let deleted = db.query_one(&statement)?.map(|r| r.int(0)).transpose()?.unwrap_or(0);
+        let deleted = db
+            .query_one(&statement)?
+            .map(|r| r.int(0))
+            .transpose()?
+            .unwrap_or(0);
         if deleted == 1 {
             outbox::publish_committed(&db, &events);
             return Ok(Response::builder().status(204).body(Vec::new()).build());
         }
         if if_match.is_some() {
-            let version = load(&db, &request.user, id)?.ok_or_else(task_not_found)?.task.version;
+            let version = load(&db, &request.user, id)?
+                .ok_or_else(task_not_found)?
+                .task
+                .version;
             return Err(precondition_failed(version));
         }
     }
-    Err(ApiError::Conflict("Task is being changed concurrently; retry".into()))
+    Err(ApiError::Conflict(
+        "Task is being changed concurrently; retry".into(),
+    ))
 }
 
 /// The cursor key bound with the cast its column needs. A missing due date is not bound:
@@ -263,24 +295,39 @@ pub fn delete(request: &Request, raw_id: &str) -> Result<Response, ApiError> {
 fn bind_key(statement: &mut Statement, key: &CursorKey) -> String {
     match key {
         CursorKey::Instant(None) => String::new(),
-        CursorKey::Instant(Some(t)) => format!("{}::text::timestamptz", statement.bind(param::instant(*t))),
+        CursorKey::Instant(Some(t)) => {
+            format!("{}::text::timestamptz", statement.bind(param::instant(*t)))
+        }
         CursorKey::Text(s) => format!("{}::text", statement.bind(param::text(s))),
         CursorKey::Rank(r) => format!("{}::int4", statement.bind(param::int32(i32::from(*r)))),
     }
 }
 
 pub fn list(request: &Request) -> Result<Response, ApiError> {
-    let query = listing::parse_list_query(&request.context.query_pairs()).map_err(ApiError::Validation)?;
+    let query =
+        listing::parse_list_query(&request.context.query_pairs()).map_err(ApiError::Validation)?;
     let mut statement = Statement::default();
-    let mut conditions = vec![format!("user_id = {}", statement.bind(param::text(&request.user)))];
+    let mut conditions = vec![format!(
+        "user_id = {}",
+        statement.bind(param::text(&request.user))
+    )];
     if let Some(status) = query.status {
-        conditions.push(format!("status = {}", statement.bind(param::text(status.as_str()))));
+        conditions.push(format!(
+            "status = {}",
+            statement.bind(param::text(status.as_str()))
+        ));
     }
     if let Some(priority) = query.priority {
-        conditions.push(format!("priority = {}", statement.bind(param::text(priority.as_str()))));
+        conditions.push(format!(
+            "priority = {}",
+            statement.bind(param::text(priority.as_str()))
+        ));
     }
     if let Some(category) = query.category {
-        conditions.push(format!("category = {}", statement.bind(param::text(category.as_str()))));
+        conditions.push(format!(
+            "category = {}",
+            statement.bind(param::text(category.as_str()))
+        ));
     }
     if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
         let pattern = statement.bind(param::text(listing::like_pattern(search)));
@@ -289,13 +336,22 @@ pub fn list(request: &Request) -> Result<Response, ApiError> {
         ));
     }
     if !query.tags.is_empty() {
-        conditions.push(format!("tags @> {}::text[]", statement.bind(param::text_array(&query.tags))));
+        conditions.push(format!(
+            "tags @> {}::text[]",
+            statement.bind(param::text_array(&query.tags))
+        ));
     }
     if let Some(before) = query.due_before {
-        conditions.push(format!("due_date <= {}::text::timestamptz", statement.bind(param::instant(before))));
+        conditions.push(format!(
+            "due_date <= {}::text::timestamptz",
+            statement.bind(param::instant(before))
+        ));
     }
     if let Some(after) = query.due_after {
-        conditions.push(format!("due_date >= {}::text::timestamptz", statement.bind(param::instant(after))));
+        conditions.push(format!(
+            "due_date >= {}::text::timestamptz",
+            statement.bind(param::instant(after))
+        ));
     }
     if let Some(cursor) = &query.cursor {
         let key = bind_key(&mut statement, &cursor.key);
@@ -329,4 +385,3 @@ pub fn list(request: &Request) -> Result<Response, ApiError> {
     }
     Ok(response)
 }
-

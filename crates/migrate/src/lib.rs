@@ -34,8 +34,8 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Migration>> {
         if !version.chars().next().is_some_and(|c| c.is_ascii_digit()) {
             bail!("migration {version}.sql must start with its sequence number");
         }
-        let sql = std::fs::read_to_string(&path)
-            .with_context(|| format!("read {}", path.display()))?;
+        let sql =
+            std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
         migrations.push(Migration { version, sql });
     }
     migrations.sort_by(|a, b| a.version.cmp(&b.version));

@@ -74,7 +74,10 @@ impl AuthConfig {
 /// Extracts the token from an `Authorization` header value.
 pub fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
     let header = header.ok_or(AuthError::MissingHeader)?;
-    let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::MalformedHeader)?;
+    let (scheme, token) = header
+        .trim()
+        .split_once(' ')
+        .ok_or(AuthError::MalformedHeader)?;
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
         return Err(AuthError::MalformedHeader);
@@ -84,7 +87,8 @@ pub fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
 
 /// Verifies `token` and returns the user id (`sub`, else `id`).
 pub async fn authenticate(token: &str, config: &AuthConfig) -> Result<String, AuthError> {
-    let metadata = Token::decode_metadata(token).map_err(|e| AuthError::InvalidToken(e.to_string()))?;
+    let metadata =
+        Token::decode_metadata(token).map_err(|e| AuthError::InvalidToken(e.to_string()))?;
     let options = verification_options(config);
     let claims = match metadata.algorithm() {
         "HS256" => {
@@ -106,7 +110,11 @@ pub async fn authenticate(token: &str, config: &AuthConfig) -> Result<String, Au
             }
             verified.map_err(|e| AuthError::InvalidToken(e.describe()))?
         }
-        other => return Err(AuthError::InvalidToken(format!("algorithm {other} is not accepted"))),
+        other => {
+            return Err(AuthError::InvalidToken(format!(
+                "algorithm {other} is not accepted"
+            )))
+        }
     };
     if claims.expires_at.is_none() {
         return Err(AuthError::InvalidToken("token has no exp".into()));
@@ -242,17 +250,18 @@ struct CachedJwks {
 /// bypassed, never an error.
 async fn load_jwks(config: &AuthConfig, refresh: bool) -> Result<Jwks, AuthError> {
     if let Some(inline) = &config.jwks_inline {
-        return serde_json::from_str(inline).map_err(|e| AuthError::Unavailable(format!("variable jwks is not a JWKS: {e}")));
+        return serde_json::from_str(inline)
+            .map_err(|e| AuthError::Unavailable(format!("variable jwks is not a JWKS: {e}")));
     }
-    let url = config
-        .jwks_url
-        .as_ref()
-        .ok_or_else(|| AuthError::InvalidToken("no JWKS is configured for asymmetric tokens".into()))?;
+    let url = config.jwks_url.as_ref().ok_or_else(|| {
+        AuthError::InvalidToken("no JWKS is configured for asymmetric tokens".into())
+    })?;
     let cache_key = format!("jwks-cache:{url}");
     let store = spin_sdk::key_value::Store::open_default().ok();
     let now = chrono::Utc::now().timestamp();
     if !refresh {
-        if let Some(Ok(Some(cached))) = store.as_ref().map(|s| s.get_json::<CachedJwks>(&cache_key)) {
+        if let Some(Ok(Some(cached))) = store.as_ref().map(|s| s.get_json::<CachedJwks>(&cache_key))
+        {
             if now - cached.fetched_at < JWKS_CACHE_SECONDS {
                 return Ok(cached.jwks);
             }
@@ -263,7 +272,10 @@ async fn load_jwks(config: &AuthConfig, refresh: bool) -> Result<Jwks, AuthError
         .await
         .map_err(|e| AuthError::Unavailable(format!("fetch {url}: {e}")))?;
     if *response.status() != 200 {
-        return Err(AuthError::Unavailable(format!("fetch {url}: status {}", response.status())));
+        return Err(AuthError::Unavailable(format!(
+            "fetch {url}: status {}",
+            response.status()
+        )));
     }
     let jwks: Jwks = serde_json::from_slice(response.body())
         .map_err(|e| AuthError::Unavailable(format!("{url} is not a JWKS: {e}")))?;
@@ -286,9 +298,18 @@ mod tests {
     #[test]
     fn bearer_header_forms() {
         assert_eq!(bearer_token(None), Err(AuthError::MissingHeader));
-        assert_eq!(bearer_token(Some("Basic abc")), Err(AuthError::MalformedHeader));
-        assert_eq!(bearer_token(Some("Bearer")), Err(AuthError::MalformedHeader));
-        assert_eq!(bearer_token(Some("Bearer a b")), Err(AuthError::MalformedHeader));
+        assert_eq!(
+            bearer_token(Some("Basic abc")),
+            Err(AuthError::MalformedHeader)
+        );
+        assert_eq!(
+            bearer_token(Some("Bearer")),
+            Err(AuthError::MalformedHeader)
+        );
+        assert_eq!(
+            bearer_token(Some("Bearer a b")),
+            Err(AuthError::MalformedHeader)
+        );
         assert_eq!(bearer_token(Some("bearer abc")), Ok("abc"));
     }
 }

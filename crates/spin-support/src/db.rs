@@ -36,17 +36,17 @@ impl From<pg4::PgError> for DbError {
                 "23505" => DbError::UniqueViolation(e.message),
                 "23514" => DbError::CheckViolation(e.message),
                 // connection exceptions, admin/crash shutdown, cannot connect now, too many connections
-                code if code.starts_with("08")
-                    || code.starts_with("57P")
-                    || code == "53300" =>
-                {
+                code if code.starts_with("08") || code.starts_with("57P") || code == "53300" => {
                     DbError::Unavailable(e.message)
                 }
                 _ => DbError::Query(format!("{} ({})", e.message, e.code)),
             },
             pg4::PgError::QueryFailed(pg4::QueryError::Text(text)) => {
                 let lower = text.to_ascii_lowercase();
-                if lower.contains("connection") && (lower.contains("closed") || lower.contains("reset") || lower.contains("refused"))
+                if lower.contains("connection")
+                    && (lower.contains("closed")
+                        || lower.contains("reset")
+                        || lower.contains("refused"))
                     || lower.contains("error communicating")
                     || lower.contains("timed out")
                 {
@@ -55,9 +55,9 @@ impl From<pg4::PgError> for DbError {
                     DbError::Query(text)
                 }
             }
-            pg4::PgError::BadParameter(text) | pg4::PgError::ValueConversionFailed(text) | pg4::PgError::Other(text) => {
-                DbError::Query(text)
-            }
+            pg4::PgError::BadParameter(text)
+            | pg4::PgError::ValueConversionFailed(text)
+            | pg4::PgError::Other(text) => DbError::Query(text),
         }
     }
 }
@@ -245,13 +245,17 @@ impl Row {
     /// A `timestamp` column (select timestamptz as `col AT TIME ZONE 'UTC'`), read as UTC.
     pub fn instant(&self, column: usize) -> Result<DateTime<Utc>, DbError> {
         match self.value(column)? {
-            DbValue::Datetime((y, mo, d, h, mi, s, ns)) => NaiveDate::from_ymd_opt(*y, (*mo).into(), (*d).into())
-                .and_then(|date| date.and_hms_nano_opt((*h).into(), (*mi).into(), (*s).into(), *ns))
-                .map(|naive| naive.and_utc())
-                .ok_or(DbError::Decode {
-                    column,
-                    detail: "invalid date-time".into(),
-                }),
+            DbValue::Datetime((y, mo, d, h, mi, s, ns)) => {
+                NaiveDate::from_ymd_opt(*y, (*mo).into(), (*d).into())
+                    .and_then(|date| {
+                        date.and_hms_nano_opt((*h).into(), (*mi).into(), (*s).into(), *ns)
+                    })
+                    .map(|naive| naive.and_utc())
+                    .ok_or(DbError::Decode {
+                        column,
+                        detail: "invalid date-time".into(),
+                    })
+            }
             _ => self.unexpected(column, "timestamp"),
         }
     }
@@ -273,12 +277,11 @@ impl Row {
 
     pub fn json(&self, column: usize) -> Result<Value, DbError> {
         match self.value(column)? {
-            DbValue::Jsonb(bytes) | DbValue::Unsupported(bytes) => {
-                serde_json::from_slice(bytes).map_err(|e| DbError::Decode {
+            DbValue::Jsonb(bytes) | DbValue::Unsupported(bytes) => serde_json::from_slice(bytes)
+                .map_err(|e| DbError::Decode {
                     column,
                     detail: e.to_string(),
-                })
-            }
+                }),
             _ => self.unexpected(column, "jsonb"),
         }
     }

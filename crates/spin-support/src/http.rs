@@ -118,13 +118,20 @@ pub fn json_response(status: u16, body: &Value) -> Response {
 /// The caller's `X-Request-Id` if it is sane (printable ASCII, at most 200 bytes), else a new one.
 pub fn request_id(incoming: Option<&str>) -> String {
     match incoming {
-        Some(id) if !id.is_empty() && id.len() <= 200 && id.bytes().all(|b| (0x21..0x7f).contains(&b)) => id.to_string(),
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 200
+                && id.bytes().all(|b| (0x21..0x7f).contains(&b)) =>
+        {
+            id.to_string()
+        }
         _ => uuid::Uuid::new_v4().to_string(),
     }
 }
 
 pub const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
-pub const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Idempotency-Key, If-Match, Last-Event-ID, X-Request-Id";
+pub const ALLOWED_HEADERS: &str =
+    "Authorization, Content-Type, Idempotency-Key, If-Match, Last-Event-ID, X-Request-Id";
 pub const EXPOSED_HEADERS: &str = "ETag, X-Request-Id, X-Next-Cursor";
 
 /// CORS policy from the `cors_origins` variable (comma-separated exact origins, or `*`).

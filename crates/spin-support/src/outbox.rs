@@ -10,7 +10,11 @@ use crate::db::{param, Db, Statement};
 /// A CTE body inserting `events` when the CTE named `changed` produced a row:
 /// `events_sql(&mut st, "changed", &events)` gives
 /// `INSERT INTO events (...) SELECT ... WHERE EXISTS (SELECT 1 FROM changed) RETURNING id`.
-pub fn insert_events_sql(statement: &mut Statement, changed: &str, events: &[EventEnvelope]) -> String {
+pub fn insert_events_sql(
+    statement: &mut Statement,
+    changed: &str,
+    events: &[EventEnvelope],
+) -> String {
     let rows: Vec<String> = events
         .iter()
         .map(|event| {
@@ -40,13 +44,19 @@ pub fn publish_committed(db: &Db, events: &[EventEnvelope]) {
         return;
     }
     let Some(url) = crate::config::optional("redis_url") else {
-        eprintln!("outbox: redis_url is not set; leaving {} event(s) to the relay", events.len());
+        eprintln!(
+            "outbox: redis_url is not set; leaving {} event(s) to the relay",
+            events.len()
+        );
         return;
     };
     let connection = match spin_sdk::redis::Connection::open(&url) {
         Ok(connection) => connection,
         Err(e) => {
-            eprintln!("outbox: redis unavailable ({e}); leaving {} event(s) to the relay", events.len());
+            eprintln!(
+                "outbox: redis unavailable ({e}); leaving {} event(s) to the relay",
+                events.len()
+            );
             return;
         }
     };
@@ -57,7 +67,10 @@ pub fn publish_committed(db: &Db, events: &[EventEnvelope]) {
             Ok(()) => published.push(event.id.to_string()),
             Err(e) => {
                 // Later events must not overtake this one on the channel: stop here.
-                eprintln!("outbox: publish of {} failed ({e}); the relay will retry", event.id);
+                eprintln!(
+                    "outbox: publish of {} failed ({e}); the relay will retry",
+                    event.id
+                );
                 break;
             }
         }
@@ -76,6 +89,9 @@ pub fn mark_published(db: &Db, ids: &[String]) {
     )
     .arg(param::text_array(ids));
     if let Err(e) = db.execute(&statement) {
-        eprintln!("outbox: could not mark {} event(s) published ({e}); they may be published again", ids.len());
+        eprintln!(
+            "outbox: could not mark {} event(s) published ({e}); they may be published again",
+            ids.len()
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The `tasks` row <-> `todo_domain::task::Task` mapping, written once for every component.
 
 use chrono::{DateTime, Utc};
-use todo_domain::task::{Description, Task, Tags, TimeZone, Title};
+use todo_domain::task::{Description, Tags, Task, TimeZone, Title};
 use uuid::Uuid;
 
 use crate::db::{param, DbError, Row, Statement};
@@ -84,14 +84,26 @@ pub fn task_from_row(row: &Row) -> Result<Task, DbError> {
 
 /// `INSERT INTO tasks ... RETURNING id` for `stored`, a CTE body. With `guard`, the row is
 /// only inserted when the CTE of that name produced a row (idempotent create).
-pub fn insert_task_sql(statement: &mut Statement, stored: &StoredTask, guard: Option<&str>) -> String {
+pub fn insert_task_sql(
+    statement: &mut Statement,
+    stored: &StoredTask,
+    guard: Option<&str>,
+) -> String {
     let t = &stored.task;
-    let ts = |statement: &mut Statement, v| format!("{}::text::timestamptz", statement.bind(param::opt_instant(v)));
+    let ts = |statement: &mut Statement, v| {
+        format!(
+            "{}::text::timestamptz",
+            statement.bind(param::opt_instant(v))
+        )
+    };
     let values = [
         format!("{}::uuid", statement.bind(param::uuid(t.id))),
         format!("{}::text", statement.bind(param::text(&t.user_id))),
         format!("{}::text", statement.bind(param::text(t.title.as_str()))),
-        format!("{}::text", statement.bind(param::opt_text(t.description.as_ref().map(|d| d.as_str())))),
+        format!(
+            "{}::text",
+            statement.bind(param::opt_text(t.description.as_ref().map(|d| d.as_str())))
+        ),
         format!("{}::text", statement.bind(param::text(t.priority.as_str()))),
         format!("{}::text", statement.bind(param::text(t.category.as_str()))),
         format!("{}::text", statement.bind(param::text(t.status.as_str()))),
@@ -99,19 +111,30 @@ pub fn insert_task_sql(statement: &mut Statement, stored: &StoredTask, guard: Op
         ts(statement, Some(t.created_at)),
         ts(statement, Some(t.updated_at)),
         ts(statement, t.completed_at),
-        format!("{}::text", statement.bind(param::opt_text(t.recurring_rule.map(|r| r.as_str())))),
+        format!(
+            "{}::text",
+            statement.bind(param::opt_text(t.recurring_rule.map(|r| r.as_str())))
+        ),
         ts(statement, t.recurring_end_date),
-        format!("{}::uuid", statement.bind(param::opt_uuid(t.parent_task_id))),
+        format!(
+            "{}::uuid",
+            statement.bind(param::opt_uuid(t.parent_task_id))
+        ),
         ts(statement, t.reminder_at),
         format!("{}::bool", statement.bind(param::boolean(t.reminder_sent))),
-        format!("{}::text[]", statement.bind(param::text_array(t.tags.as_slice()))),
+        format!(
+            "{}::text[]",
+            statement.bind(param::text_array(t.tags.as_slice()))
+        ),
         format!("{}::text", statement.bind(param::text(t.time_zone.name()))),
         format!("{}::int8", statement.bind(param::int64(t.version))),
         format!("{}::int4", statement.bind(param::int32(t.occurrence_index))),
         format!("{}::uuid", statement.bind(param::uuid(stored.series_id))),
         ts(statement, stored.series_anchor),
     ];
-    let guard = guard.map_or(String::new(), |g| format!(" WHERE EXISTS (SELECT 1 FROM {g})"));
+    let guard = guard.map_or(String::new(), |g| {
+        format!(" WHERE EXISTS (SELECT 1 FROM {g})")
+    });
     format!(
         "INSERT INTO tasks (id, user_id, title, description, priority, category, status, due_date, \
          created_at, updated_at, completed_at, recurring_rule, recurring_end_date, parent_task_id, \

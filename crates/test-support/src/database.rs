@@ -14,7 +14,9 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn connect(&self) -> Client {
-        connect(&self.url).await.expect("connect to the test database")
+        connect(&self.url)
+            .await
+            .expect("connect to the test database")
     }
 }
 
@@ -76,10 +78,12 @@ async fn connect(url: &str) -> Result<Client> {
 /// template database that is migrated once per distinct set of migration files).
 pub async fn fresh_database() -> TestDatabase {
     let cluster = cluster();
-    let migrations = todo_migrate::load_dir(&crate::repo_root().join("migrations"))
-        .expect("read migrations/");
+    let migrations =
+        todo_migrate::load_dir(&crate::repo_root().join("migrations")).expect("read migrations/");
     let template = format!("tmpl_{}", todo_migrate::fingerprint(&migrations));
-    let admin = connect(&cluster.admin_url).await.expect("connect TEST_PG_URL");
+    let admin = connect(&cluster.admin_url)
+        .await
+        .expect("connect TEST_PG_URL");
 
     // Serialise template creation across concurrently running test binaries.
     admin
@@ -104,7 +108,9 @@ pub async fn fresh_database() -> TestDatabase {
             .await
             .expect("create template database");
         {
-            let mut client = connect(&cluster.url(&building)).await.expect("connect template");
+            let mut client = connect(&cluster.url(&building))
+                .await
+                .expect("connect template");
             todo_migrate::apply(&mut client, &migrations)
                 .await
                 .expect("apply migrations to the template");
@@ -127,7 +133,9 @@ pub async fn fresh_database() -> TestDatabase {
 /// A new database with nothing in it (for tests of the migrations themselves, or of the host).
 pub async fn empty_database() -> TestDatabase {
     let cluster = cluster();
-    let admin = connect(&cluster.admin_url).await.expect("connect TEST_PG_URL");
+    let admin = connect(&cluster.admin_url)
+        .await
+        .expect("connect TEST_PG_URL");
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
     create_database(&admin, &name, None).await;
     database(cluster, name)

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use jwt_simple::prelude::*;
 use serde_json::Value;
-use test_support::{fresh_database, repo_root, HostBuilder, HostProcess, RedisServer, TestDatabase};
+use test_support::{
+    fresh_database, repo_root, HostBuilder, HostProcess, RedisServer, TestDatabase,
+};
 
 pub use test_support;
 
@@ -42,7 +44,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let config_dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
         config_dir.path().join("runtime-config.toml"),
-        format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n", redis.url()),
+        format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+            redis.url()
+        ),
     )
     .expect("write runtime config");
     let mut builder = host_builder(&db, &redis, config_dir.path(), &options.variables);
@@ -88,7 +93,12 @@ impl TestApp {
     /// A host builder for this app's manifest with every variable set for this test's
     /// database and Redis; add `.component(...)` and spawn it.
     pub fn host_builder(&self) -> HostBuilder {
-        host_builder(&self.db, &self.redis, self.config_dir.path(), &self.extra_variables)
+        host_builder(
+            &self.db,
+            &self.redis,
+            self.config_dir.path(),
+            &self.extra_variables,
+        )
     }
 
     pub fn runtime_config_path(&self) -> PathBuf {
@@ -101,30 +111,43 @@ impl TestApp {
 
     /// A valid HS256 token for `user` (1 hour).
     pub fn token(&self, user: &str) -> String {
-        let claims = Claims::create(jwt_simple::prelude::Duration::from_hours(1)).with_subject(user);
+        let claims =
+            Claims::create(jwt_simple::prelude::Duration::from_hours(1)).with_subject(user);
         HS256Key::from_bytes(HS256_SECRET.as_bytes())
             .authenticate(claims)
             .expect("sign token")
     }
 
     pub fn get(&self, user: &str, path: &str) -> reqwest::RequestBuilder {
-        self.client.get(self.url(path)).bearer_auth(self.token(user))
+        self.client
+            .get(self.url(path))
+            .bearer_auth(self.token(user))
     }
 
     pub fn post(&self, user: &str, path: &str, body: &Value) -> reqwest::RequestBuilder {
-        self.client.post(self.url(path)).bearer_auth(self.token(user)).json(body)
+        self.client
+            .post(self.url(path))
+            .bearer_auth(self.token(user))
+            .json(body)
     }
 
     pub fn put(&self, user: &str, path: &str, body: &Value) -> reqwest::RequestBuilder {
-        self.client.put(self.url(path)).bearer_auth(self.token(user)).json(body)
+        self.client
+            .put(self.url(path))
+            .bearer_auth(self.token(user))
+            .json(body)
     }
 
     pub fn patch(&self, user: &str, path: &str) -> reqwest::RequestBuilder {
-        self.client.patch(self.url(path)).bearer_auth(self.token(user))
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(self.token(user))
     }
 
     pub fn delete(&self, user: &str, path: &str) -> reqwest::RequestBuilder {
-        self.client.delete(self.url(path)).bearer_auth(self.token(user))
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(self.token(user))
     }
 
     /// Creates a task for `user` and returns its JSON (panics unless 201).

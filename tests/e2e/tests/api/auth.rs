@@ -20,10 +20,28 @@ async fn missing_and_malformed_headers_are_401_with_the_seed_messages() {
     let app = spawn_app().await;
     let url = app.url("/api/alice/tasks");
     let (status, body) = status_and_detail(app.client.get(&url).send().await.unwrap()).await;
-    assert_eq!((status, body), (401, json!({"detail": "Authorization header required"})));
+    assert_eq!(
+        (status, body),
+        (401, json!({"detail": "Authorization header required"}))
+    );
     for header in ["Basic abc", "Bearer", "token", "Bearer a b"] {
-        let (status, body) = status_and_detail(app.client.get(&url).header("authorization", header).send().await.unwrap()).await;
-        assert_eq!((status, body), (401, json!({"detail": "Invalid authorization header format"})), "{header}");
+        let (status, body) = status_and_detail(
+            app.client
+                .get(&url)
+                .header("authorization", header)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, body),
+            (
+                401,
+                json!({"detail": "Invalid authorization header format"})
+            ),
+            "{header}"
+        );
     }
 }
 
@@ -33,7 +51,9 @@ async fn forged_expired_unsigned_and_bypass_tokens_are_401() {
     let url = app.url("/api/alice/tasks");
     let now = chrono::Utc::now().timestamp();
     let header = |alg: &str| b64(json!({"alg": alg, "typ": "JWT"}).to_string().as_bytes());
-    let claims = b64(json!({"sub": "alice", "exp": now + 3600}).to_string().as_bytes());
+    let claims = b64(json!({"sub": "alice", "exp": now + 3600})
+        .to_string()
+        .as_bytes());
 
     let wrong_secret = HS256Key::from_bytes(b"not-the-secret")
         .authenticate(Claims::create(Duration::from_hours(1)).with_subject("alice"))
@@ -42,37 +62,62 @@ async fn forged_expired_unsigned_and_bypass_tokens_are_401() {
         let mut c = Claims::create(Duration::from_secs(1)).with_subject("alice");
         c.expires_at = Some(UnixTimeStamp::from_secs((now - 3600) as u64));
         c.issued_at = Some(UnixTimeStamp::from_secs((now - 7200) as u64));
-        HS256Key::from_bytes(HS256_SECRET.as_bytes()).authenticate(c).unwrap()
+        HS256Key::from_bytes(HS256_SECRET.as_bytes())
+            .authenticate(c)
+            .unwrap()
     };
     let valid = app.token("alice");
     let mut tampered_parts: Vec<&str> = valid.split('.').collect();
-    let other_claims = b64(json!({"sub": "alice", "exp": now + 99999}).to_string().as_bytes());
+    let other_claims = b64(json!({"sub": "alice", "exp": now + 99999})
+        .to_string()
+        .as_bytes());
     tampered_parts[1] = &other_claims;
     let tampered = tampered_parts.join(".");
     let no_exp = {
         let mut c = Claims::create(Duration::from_hours(1)).with_subject("alice");
         c.expires_at = None;
-        HS256Key::from_bytes(HS256_SECRET.as_bytes()).authenticate(c).unwrap()
+        HS256Key::from_bytes(HS256_SECRET.as_bytes())
+            .authenticate(c)
+            .unwrap()
     };
 
     let cases = [
         ("alg none", format!("{}.{}.", header("none"), claims)),
-        ("alg none with signature", format!("{}.{}.c2ln", header("none"), claims)),
-        ("bypass suffix", format!("{}.{}.bypass-signature", header("HS256"), claims)),
+        (
+            "alg none with signature",
+            format!("{}.{}.c2ln", header("none"), claims),
+        ),
+        (
+            "bypass suffix",
+            format!("{}.{}.bypass-signature", header("HS256"), claims),
+        ),
         ("wrong secret", wrong_secret),
         ("expired", expired),
         ("tampered claims", tampered),
         ("garbage", "abc.def.ghi".to_string()),
         ("not a jwt", "x".to_string()),
         ("unknown alg", format!("{}.{}.sig", header("HS999"), claims)),
-        ("asymmetric without a JWKS", format!("{}.{}.sig", header("RS256"), claims)),
+        (
+            "asymmetric without a JWKS",
+            format!("{}.{}.sig", header("RS256"), claims),
+        ),
         ("no exp", no_exp),
     ];
     for (name, token) in cases {
-        let response = app.client.get(&url).bearer_auth(&token).send().await.unwrap();
+        let response = app
+            .client
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         let (status, body) = status_and_detail(response).await;
         assert_eq!(status, 401, "{name}");
-        assert_eq!(body, json!({"detail": "Invalid or expired token"}), "{name}: nothing about why");
+        assert_eq!(
+            body,
+            json!({"detail": "Invalid or expired token"}),
+            "{name}: nothing about why"
+        );
     }
 }
 
@@ -104,7 +149,14 @@ async fn a_token_for_another_user_is_403_on_every_route() {
             .unwrap();
         assert_eq!(response.status(), 403, "{method} {path}");
     }
-    let unchanged: Value = app.get("bob", &format!("/api/bob/tasks/{id}")).send().await.unwrap().json().await.unwrap();
+    let unchanged: Value = app
+        .get("bob", &format!("/api/bob/tasks/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(unchanged, task);
 }
 
@@ -115,17 +167,51 @@ async fn another_users_task_id_is_404_on_the_callers_own_path_and_stays_unchange
     let id = task["id"].as_str().unwrap();
     let path = format!("/api/alice/tasks/{id}");
     assert_eq!(app.get("alice", &path).send().await.unwrap().status(), 404);
-    assert_eq!(app.put("alice", &path, &json!({"title": "mine"})).send().await.unwrap().status(), 404);
-    assert_eq!(app.patch("alice", &format!("{path}/complete")).send().await.unwrap().status(), 404);
-    assert_eq!(app.delete("alice", &path).send().await.unwrap().status(), 404);
-    let list: Value = app.get("alice", "/api/alice/tasks").send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        app.put("alice", &path, &json!({"title": "mine"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.patch("alice", &format!("{path}/complete"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.delete("alice", &path).send().await.unwrap().status(),
+        404
+    );
+    let list: Value = app
+        .get("alice", "/api/alice/tasks")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list, json!([]));
-    let unchanged: Value = app.get("bob", &format!("/api/bob/tasks/{id}")).send().await.unwrap().json().await.unwrap();
+    let unchanged: Value = app
+        .get("bob", &format!("/api/bob/tasks/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(unchanged, task);
     let events: i64 = app
         .pg()
         .await
-        .query_one("SELECT count(*) FROM events WHERE topic <> 'task-created'", &[])
+        .query_one(
+            "SELECT count(*) FROM events WHERE topic <> 'task-created'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -177,19 +263,42 @@ async fn eddsa_es256_and_rs256_tokens_verify_against_an_inline_jwks() {
         ("RS256", keys.rs.sign(Keys::claims("alice")).unwrap()),
     ];
     for (alg, token) in &tokens {
-        let response = app.client.get(&url).bearer_auth(token).send().await.unwrap();
+        let response = app
+            .client
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "{alg}");
     }
 
     // A key from another JWKS, an unknown kid, and algorithm confusion are all 401.
-    let stranger = Ed25519KeyPair::generate().with_key_id("ed-1").sign(Keys::claims("alice")).unwrap();
-    let unknown_kid = Ed25519KeyPair::generate().with_key_id("nope").sign(Keys::claims("alice")).unwrap();
-    // HS256 "signed" with the RSA public key as the HMAC secret.
-    let rsa_public_as_secret = HS256Key::from_bytes(keys.rs.public_key().to_pem().unwrap().as_bytes())
-        .authenticate(Keys::claims("alice"))
+    let stranger = Ed25519KeyPair::generate()
+        .with_key_id("ed-1")
+        .sign(Keys::claims("alice"))
         .unwrap();
-    for (name, token) in [("stranger", stranger), ("unknown kid", unknown_kid), ("alg confusion", rsa_public_as_secret)] {
-        let response = app.client.get(&url).bearer_auth(&token).send().await.unwrap();
+    let unknown_kid = Ed25519KeyPair::generate()
+        .with_key_id("nope")
+        .sign(Keys::claims("alice"))
+        .unwrap();
+    // HS256 "signed" with the RSA public key as the HMAC secret.
+    let rsa_public_as_secret =
+        HS256Key::from_bytes(keys.rs.public_key().to_pem().unwrap().as_bytes())
+            .authenticate(Keys::claims("alice"))
+            .unwrap();
+    for (name, token) in [
+        ("stranger", stranger),
+        ("unknown kid", unknown_kid),
+        ("alg confusion", rsa_public_as_secret),
+    ] {
+        let response = app
+            .client
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 401, "{name}");
     }
 }
@@ -197,19 +306,61 @@ async fn eddsa_es256_and_rs256_tokens_verify_against_an_inline_jwks() {
 #[tokio::test]
 async fn issuer_and_audience_are_enforced_when_configured() {
     let app = spawn_app_with(AppOptions {
-        variables: vec![("jwt_issuer".into(), "https://auth.example".into()), ("jwt_audience".into(), "todo".into())],
+        variables: vec![
+            ("jwt_issuer".into(), "https://auth.example".into()),
+            ("jwt_audience".into(), "todo".into()),
+        ],
     })
     .await;
     let url = app.url("/api/alice/tasks");
     let key = HS256Key::from_bytes(HS256_SECRET.as_bytes());
     let good = key
-        .authenticate(Keys::claims("alice").with_issuer("https://auth.example").with_audience("todo"))
+        .authenticate(
+            Keys::claims("alice")
+                .with_issuer("https://auth.example")
+                .with_audience("todo"),
+        )
         .unwrap();
-    let wrong_issuer = key.authenticate(Keys::claims("alice").with_issuer("https://evil").with_audience("todo")).unwrap();
-    let no_audience = key.authenticate(Keys::claims("alice").with_issuer("https://auth.example")).unwrap();
-    assert_eq!(app.client.get(&url).bearer_auth(good).send().await.unwrap().status(), 200);
-    assert_eq!(app.client.get(&url).bearer_auth(wrong_issuer).send().await.unwrap().status(), 401);
-    assert_eq!(app.client.get(&url).bearer_auth(no_audience).send().await.unwrap().status(), 401);
+    let wrong_issuer = key
+        .authenticate(
+            Keys::claims("alice")
+                .with_issuer("https://evil")
+                .with_audience("todo"),
+        )
+        .unwrap();
+    let no_audience = key
+        .authenticate(Keys::claims("alice").with_issuer("https://auth.example"))
+        .unwrap();
+    assert_eq!(
+        app.client
+            .get(&url)
+            .bearer_auth(good)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.client
+            .get(&url)
+            .bearer_auth(wrong_issuer)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.client
+            .get(&url)
+            .bearer_auth(no_audience)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 }
 
 #[tokio::test]
@@ -220,14 +371,25 @@ async fn the_user_id_may_come_from_the_id_claim() {
         id: String,
     }
     let token = HS256Key::from_bytes(HS256_SECRET.as_bytes())
-        .authenticate(Claims::with_custom_claims(BetterAuth { id: "carol".into() }, Duration::from_hours(1)))
+        .authenticate(Claims::with_custom_claims(
+            BetterAuth { id: "carol".into() },
+            Duration::from_hours(1),
+        ))
         .unwrap();
-    let response = app.client.get(app.url("/api/carol/tasks")).bearer_auth(token).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/api/carol/tasks"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 }
 
 /// Serves `jwks` at `http://127.0.0.1:<port>/api/auth/jwks`, counting requests.
-async fn serve_jwks(jwks: std::sync::Arc<std::sync::Mutex<Value>>) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+async fn serve_jwks(
+    jwks: std::sync::Arc<std::sync::Mutex<Value>>,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -236,7 +398,9 @@ async fn serve_jwks(jwks: std::sync::Arc<std::sync::Mutex<Value>>) -> (u16, std:
     let counter = hits.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut socket, _)) = listener.accept().await else { break };
+            let Ok((mut socket, _)) = listener.accept().await else {
+                break;
+            };
             counter.fetch_add(1, Ordering::SeqCst);
             let body = jwks.lock().unwrap().to_string();
             tokio::spawn(async move {
@@ -262,7 +426,10 @@ async fn a_jwks_url_is_fetched_cached_and_refetched_for_an_unknown_kid() {
     let (port, hits) = serve_jwks(served.clone()).await;
     let app = spawn_app_with(AppOptions {
         variables: vec![
-            ("jwks_url".into(), format!("http://127.0.0.1:{port}/api/auth/jwks")),
+            (
+                "jwks_url".into(),
+                format!("http://127.0.0.1:{port}/api/auth/jwks"),
+            ),
             ("jwks_origin".into(), format!("http://127.0.0.1:{port}")),
         ],
     })
@@ -270,9 +437,22 @@ async fn a_jwks_url_is_fetched_cached_and_refetched_for_an_unknown_kid() {
     let url = app.url("/api/alice/tasks");
     for _ in 0..3 {
         let token = keys.ed.sign(Keys::claims("alice")).unwrap();
-        assert_eq!(app.client.get(&url).bearer_auth(token).send().await.unwrap().status(), 200);
+        assert_eq!(
+            app.client
+                .get(&url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     }
-    assert_eq!(hits.load(Ordering::SeqCst), 1, "the JWKS is cached in the key-value store");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "the JWKS is cached in the key-value store"
+    );
 
     // Key rotation: a token with a new kid makes the component refetch once.
     let rotated = Ed25519KeyPair::generate().with_key_id("ed-2");
@@ -282,7 +462,16 @@ async fn a_jwks_url_is_fetched_cached_and_refetched_for_an_unknown_kid() {
     }));
     *served.lock().unwrap() = jwks;
     let token = rotated.sign(Keys::claims("alice")).unwrap();
-    assert_eq!(app.client.get(&url).bearer_auth(token).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 }
 
@@ -298,8 +487,21 @@ async fn an_unreachable_jwks_is_503_not_a_pass() {
     })
     .await;
     let token = keys.ed.sign(Keys::claims("alice")).unwrap();
-    let response = app.client.get(app.url("/api/alice/tasks")).bearer_auth(token).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/api/alice/tasks"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 503);
     // HS256 still works meanwhile.
-    assert_eq!(app.get("alice", "/api/alice/tasks").send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.get("alice", "/api/alice/tasks")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

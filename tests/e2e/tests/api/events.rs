@@ -7,7 +7,13 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use todo_e2e::spawn_app;
 
-const TOPICS: [&str; 5] = ["task-created", "task-updated", "task-completed", "task-deleted", "reminder-due"];
+const TOPICS: [&str; 5] = [
+    "task-created",
+    "task-updated",
+    "task-completed",
+    "task-deleted",
+    "reminder-due",
+];
 
 /// Collects messages until `quiet` passes without one.
 async fn drain(pubsub: &mut redis::aio::PubSub, quiet: Duration) -> Vec<(String, Value)> {
@@ -15,7 +21,10 @@ async fn drain(pubsub: &mut redis::aio::PubSub, quiet: Duration) -> Vec<(String,
     let mut stream = pubsub.on_message();
     while let Ok(Some(message)) = tokio::time::timeout(quiet, stream.next()).await {
         let payload: String = message.get_payload().unwrap();
-        messages.push((message.get_channel_name().to_string(), serde_json::from_str(&payload).unwrap()));
+        messages.push((
+            message.get_channel_name().to_string(),
+            serde_json::from_str(&payload).unwrap(),
+        ));
     }
     messages
 }
@@ -41,7 +50,9 @@ async fn each_mutation_publishes_exactly_its_events() {
     let app = spawn_app().await;
     let mut pubsub = app.subscribe(&TOPICS).await;
 
-    let task = app.create_task("alice", json!({"title": "Evented", "priority": "low"})).await;
+    let task = app
+        .create_task("alice", json!({"title": "Evented", "priority": "low"}))
+        .await;
     let id = task["id"].as_str().unwrap().to_string();
     let path = format!("/api/alice/tasks/{id}");
     let created = drain(&mut pubsub, Duration::from_millis(700)).await;
@@ -65,9 +76,15 @@ async fn each_mutation_publishes_exactly_its_events() {
     assert_eq!(data["correlation_id"], "req-123");
     assert_eq!(data["data"]["priority"], "high", "the full snapshot");
     let changes = data["data"].to_string();
-    assert!(changes.contains("\"low\"") && changes.contains("\"high\""), "before/after of the change: {changes}");
+    assert!(
+        changes.contains("\"low\"") && changes.contains("\"high\""),
+        "before/after of the change: {changes}"
+    );
 
-    app.patch("alice", &format!("{path}/complete")).send().await.unwrap();
+    app.patch("alice", &format!("{path}/complete"))
+        .send()
+        .await
+        .unwrap();
     let completed = drain(&mut pubsub, Duration::from_millis(700)).await;
     let channels: Vec<&str> = completed.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(channels, ["task-updated", "task-completed"]);
@@ -75,16 +92,27 @@ async fn each_mutation_publishes_exactly_its_events() {
         assert_envelope(channel, event, &id);
     }
 
-    app.patch("alice", &format!("{path}/complete")).send().await.unwrap();
+    app.patch("alice", &format!("{path}/complete"))
+        .send()
+        .await
+        .unwrap();
     let reopened = drain(&mut pubsub, Duration::from_millis(700)).await;
     let channels: Vec<&str> = reopened.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(channels, ["task-updated"], "reopening does not complete");
 
     // An update that changes nothing is no change: no event.
-    app.put("alice", &path, &json!({"priority": "high"})).send().await.unwrap();
-    assert!(drain(&mut pubsub, Duration::from_millis(500)).await.is_empty());
+    app.put("alice", &path, &json!({"priority": "high"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(drain(&mut pubsub, Duration::from_millis(500))
+        .await
+        .is_empty());
 
-    assert_eq!(app.delete("alice", &path).send().await.unwrap().status(), 204);
+    assert_eq!(
+        app.delete("alice", &path).send().await.unwrap().status(),
+        204
+    );
     let deleted = drain(&mut pubsub, Duration::from_millis(700)).await;
     assert_eq!(deleted.len(), 1);
     assert_eq!(deleted[0].0, "task-deleted");
@@ -93,7 +121,10 @@ async fn each_mutation_publishes_exactly_its_events() {
     // The outbox holds the same events, all marked published, ids matching what was sent.
     let pg = app.pg().await;
     let rows = pg
-        .query("SELECT id::text, topic, published_at IS NOT NULL, payload FROM events ORDER BY seq", &[])
+        .query(
+            "SELECT id::text, topic, published_at IS NOT NULL, payload FROM events ORDER BY seq",
+            &[],
+        )
         .await
         .unwrap();
     let published: Vec<Value> = created
@@ -108,7 +139,11 @@ async fn each_mutation_publishes_exactly_its_events() {
     for (row, event) in rows.iter().zip(&published) {
         assert_eq!(row.get::<_, String>(0), event["id"].as_str().unwrap());
         assert!(row.get::<_, bool>(2), "marked published");
-        assert_eq!(&row.get::<_, Value>(3), event, "the payload published is the row's payload");
+        assert_eq!(
+            &row.get::<_, Value>(3),
+            event,
+            "the payload published is the row's payload"
+        );
     }
 }
 
@@ -118,20 +153,38 @@ async fn with_redis_down_writes_succeed_and_leave_unpublished_events() {
     app.redis.stop();
     let task = app.create_task("alice", json!({"title": "Offline"})).await;
     let id = task["id"].as_str().unwrap();
-    let toggled = app.patch("alice", &format!("/api/alice/tasks/{id}/complete")).send().await.unwrap();
+    let toggled = app
+        .patch("alice", &format!("/api/alice/tasks/{id}/complete"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(toggled.status(), 200);
     let pg = app.pg().await;
     let rows = pg
-        .query("SELECT topic, published_at IS NULL FROM events ORDER BY seq", &[])
+        .query(
+            "SELECT topic, published_at IS NULL FROM events ORDER BY seq",
+            &[],
+        )
         .await
         .unwrap();
     let topics: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(topics, ["task-created", "task-updated", "task-completed"]);
-    assert!(rows.iter().all(|r| r.get::<_, bool>(1)), "left for the relay");
+    assert!(
+        rows.iter().all(|r| r.get::<_, bool>(1)),
+        "left for the relay"
+    );
 
     let health = app.client.get(app.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 503);
     app.redis.start_again();
-    let health: Value = app.client.get(app.url("/health")).send().await.unwrap().json().await.unwrap();
+    let health: Value = app
+        .client
+        .get(app.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "healthy");
 }

@@ -18,9 +18,19 @@ async fn health_reports_both_dependencies() {
 #[tokio::test]
 async fn request_ids_are_echoed_or_generated_on_every_response() {
     let app = spawn_app().await;
-    let echoed = app.get("alice", "/api/alice/tasks").header("x-request-id", "abc-42").send().await.unwrap();
+    let echoed = app
+        .get("alice", "/api/alice/tasks")
+        .header("x-request-id", "abc-42")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "abc-42");
-    let generated = app.client.get(app.url("/api/alice/tasks")).send().await.unwrap();
+    let generated = app
+        .client
+        .get(app.url("/api/alice/tasks"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(generated.status(), 401);
     let id = generated.headers()["x-request-id"].to_str().unwrap();
     uuid::Uuid::parse_str(id).unwrap();
@@ -34,18 +44,36 @@ async fn cors_preflight_and_simple_responses() {
         .request(reqwest::Method::OPTIONS, app.url("/api/alice/tasks"))
         .header("origin", "http://localhost:3000")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type, idempotency-key")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type, idempotency-key",
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(preflight.status(), 204);
     let headers = preflight.headers();
-    assert_eq!(headers["access-control-allow-origin"], "http://localhost:3000");
-    let allowed = headers["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
-    for h in ["authorization", "content-type", "idempotency-key", "if-match", "last-event-id"] {
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    let allowed = headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in [
+        "authorization",
+        "content-type",
+        "idempotency-key",
+        "if-match",
+        "last-event-id",
+    ] {
         assert!(allowed.contains(h), "{h} allowed");
     }
-    assert!(headers["access-control-allow-methods"].to_str().unwrap().contains("PATCH"));
+    assert!(headers["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("PATCH"));
 
     let foreign = app
         .client
@@ -55,11 +83,24 @@ async fn cors_preflight_and_simple_responses() {
         .send()
         .await
         .unwrap();
-    assert!(foreign.headers().get("access-control-allow-origin").is_none());
+    assert!(foreign
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
 
-    let simple = app.get("alice", "/api/alice/tasks").header("origin", "http://127.0.0.1:3000").send().await.unwrap();
-    assert_eq!(simple.headers()["access-control-allow-origin"], "http://127.0.0.1:3000");
-    let exposed = simple.headers()["access-control-expose-headers"].to_str().unwrap();
+    let simple = app
+        .get("alice", "/api/alice/tasks")
+        .header("origin", "http://127.0.0.1:3000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        simple.headers()["access-control-allow-origin"],
+        "http://127.0.0.1:3000"
+    );
+    let exposed = simple.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
     for h in ["ETag", "X-Request-Id", "X-Next-Cursor"] {
         assert!(exposed.contains(h));
     }
@@ -69,11 +110,16 @@ async fn cors_preflight_and_simple_responses() {
 async fn bodies_over_64_kib_are_413_even_without_content_length() {
     let app = spawn_app().await;
     let big = json!({"title": "t", "description": "x".repeat(70 * 1024)});
-    let response = app.post("alice", "/api/alice/tasks", &big).send().await.unwrap();
+    let response = app
+        .post("alice", "/api/alice/tasks", &big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 413);
     assert!(response.json::<Value>().await.unwrap()["detail"].is_string());
 
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..80).map(|_| Ok(vec![b' '; 1024])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..80).map(|_| Ok(vec![b' '; 1024])).collect();
     let streamed = app
         .client
         .post(app.url("/api/alice/tasks"))
@@ -84,7 +130,13 @@ async fn bodies_over_64_kib_are_413_even_without_content_length() {
         .await
         .unwrap();
     assert_eq!(streamed.status(), 413);
-    let count: i64 = app.pg().await.query_one("SELECT count(*) FROM tasks", &[]).await.unwrap().get(0);
+    let count: i64 = app
+        .pg()
+        .await
+        .query_one("SELECT count(*) FROM tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 0);
 }
 
@@ -115,7 +167,11 @@ async fn wrong_content_type_and_malformed_json_are_client_errors() {
         assert_eq!(response.status(), 400, "{body:?}");
         assert!(response.json::<Value>().await.unwrap()["detail"].is_string());
     }
-    let not_object = app.post("alice", "/api/alice/tasks", &json!(["title"])).send().await.unwrap();
+    let not_object = app
+        .post("alice", "/api/alice/tasks", &json!(["title"]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(not_object.status(), 422);
 }
 
@@ -125,26 +181,60 @@ async fn unknown_routes_and_methods() {
     let missing = app.get("alice", "/api/alice/nothing").send().await.unwrap();
     assert_eq!(missing.status(), 404);
     assert!(missing.json::<Value>().await.unwrap()["detail"].is_string());
-    let wrong_method = app.client.delete(app.url("/api/alice/tasks")).bearer_auth(app.token("alice")).send().await.unwrap();
+    let wrong_method = app
+        .client
+        .delete(app.url("/api/alice/tasks"))
+        .bearer_auth(app.token("alice"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_method.status(), 405);
 }
 
 #[tokio::test]
 async fn stats_count_in_sql_per_user() {
     let app = spawn_app().await;
-    let one = app.create_task("alice", json!({"title": "a", "dueDate": "2020-01-01T00:00:00Z", "priority": "high"})).await;
+    let one = app
+        .create_task(
+            "alice",
+            json!({"title": "a", "dueDate": "2020-01-01T00:00:00Z", "priority": "high"}),
+        )
+        .await;
     app.create_task("alice", json!({"title": "b"})).await;
     let three = app.create_task("alice", json!({"title": "c"})).await;
     app.create_task("bob", json!({"title": "bob's"})).await;
-    app.patch("alice", &format!("/api/alice/tasks/{}/complete", three["id"].as_str().unwrap())).send().await.unwrap();
-    let stats: Value = app.get("alice", "/api/alice/stats").send().await.unwrap().json().await.unwrap();
+    app.patch(
+        "alice",
+        &format!(
+            "/api/alice/tasks/{}/complete",
+            three["id"].as_str().unwrap()
+        ),
+    )
+    .send()
+    .await
+    .unwrap();
+    let stats: Value = app
+        .get("alice", "/api/alice/stats")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(stats["total"], 3);
     assert_eq!(stats["pending"], 2);
     assert_eq!(stats["completed"], 1);
     assert_eq!(stats["overdue"], 1);
     assert_eq!(stats["highPriorityPending"], 1);
     let _ = one;
-    let empty: Value = app.get("carol", "/api/carol/stats").send().await.unwrap().json().await.unwrap();
+    let empty: Value = app
+        .get("carol", "/api/carol/stats")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(empty["total"], 0);
 }
 
@@ -157,8 +247,18 @@ async fn probes_keep_the_api_in_service_while_redis_is_down() {
     let body: Value = health.json().await.unwrap();
     assert_eq!(body["redis"], "unavailable");
     assert_eq!(body["postgres"], "ok");
-    let ready = app.client.get(app.url("/health/ready")).send().await.unwrap();
+    let ready = app
+        .client
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200, "readiness needs only PostgreSQL");
-    let live = app.client.get(app.url("/health/live")).send().await.unwrap();
+    let live = app
+        .client
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(live.status(), 200);
 }

@@ -4,9 +4,16 @@ use serde_json::{json, Value};
 use todo_e2e::{spawn_app, TestApp};
 
 async fn list(app: &TestApp, query: &str) -> (Vec<Value>, Option<String>) {
-    let response = app.get("alice", &format!("/api/alice/tasks?{query}")).send().await.unwrap();
+    let response = app
+        .get("alice", &format!("/api/alice/tasks?{query}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200, "?{query}");
-    let cursor = response.headers().get("x-next-cursor").map(|v| v.to_str().unwrap().to_string());
+    let cursor = response
+        .headers()
+        .get("x-next-cursor")
+        .map(|v| v.to_str().unwrap().to_string());
     (response.json::<Vec<Value>>().await.unwrap(), cursor)
 }
 
@@ -24,7 +31,8 @@ async fn seed(app: &TestApp) {
     for task in tasks {
         app.create_task("alice", task).await;
     }
-    app.create_task("bob", json!({"title": "Alpha of bob"})).await;
+    app.create_task("bob", json!({"title": "Alpha of bob"}))
+        .await;
 }
 
 #[tokio::test]
@@ -35,14 +43,29 @@ async fn filters_select_exactly_the_matching_tasks_of_the_caller() {
     assert_eq!(all.len(), 4, "only alice's tasks");
     assert!(cursor.is_none());
     // Default order: newest first.
-    assert_eq!(titles(&all), ["delta_plan", "Gamma call", "beta groceries", "Alpha report"]);
+    assert_eq!(
+        titles(&all),
+        ["delta_plan", "Gamma call", "beta groceries", "Alpha report"]
+    );
 
     let gamma = &all[1];
-    app.patch("alice", &format!("/api/alice/tasks/{}/complete", gamma["id"].as_str().unwrap())).send().await.unwrap();
+    app.patch(
+        "alice",
+        &format!(
+            "/api/alice/tasks/{}/complete",
+            gamma["id"].as_str().unwrap()
+        ),
+    )
+    .send()
+    .await
+    .unwrap();
 
     let cases: &[(&str, &[&str])] = &[
         ("status=completed", &["Gamma call"]),
-        ("status=pending", &["delta_plan", "beta groceries", "Alpha report"]),
+        (
+            "status=pending",
+            &["delta_plan", "beta groceries", "Alpha report"],
+        ),
         ("priority=high", &["delta_plan", "Alpha report"]),
         ("priority=HIGH", &["delta_plan", "Alpha report"]),
         ("category=home", &["beta groceries"]),
@@ -54,15 +77,30 @@ async fn filters_select_exactly_the_matching_tasks_of_the_caller() {
         ("tags=q1", &["delta_plan", "Gamma call", "Alpha report"]),
         ("tags=urgent,q1", &["delta_plan", "Alpha report"]),
         ("tags=URGENT,%20q1%20", &["delta_plan", "Alpha report"]),
-        ("due_before=2027-01-10T00:00:00Z", &["Gamma call", "Alpha report"]),
-        ("due_after=2027-01-06T00:00:00Z", &["delta_plan", "Alpha report"]),
-        ("due_after=2027-01-06T00:00:00Z&due_before=2027-01-31T00:00:00Z&priority=high", &["Alpha report"]),
+        (
+            "due_before=2027-01-10T00:00:00Z",
+            &["Gamma call", "Alpha report"],
+        ),
+        (
+            "due_after=2027-01-06T00:00:00Z",
+            &["delta_plan", "Alpha report"],
+        ),
+        (
+            "due_after=2027-01-06T00:00:00Z&due_before=2027-01-31T00:00:00Z&priority=high",
+            &["Alpha report"],
+        ),
     ];
     for (query, expected) in cases {
         let (tasks, _) = list(&app, query).await;
         assert_eq!(&titles(&tasks), expected, "?{query}");
     }
-    let count: i64 = app.pg().await.query_one("SELECT count(*) FROM tasks", &[]).await.unwrap().get(0);
+    let count: i64 = app
+        .pg()
+        .await
+        .query_one("SELECT count(*) FROM tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 5, "the SQL-looking search was only text");
 }
 
@@ -71,13 +109,31 @@ async fn every_sort_key_in_both_orders() {
     let app = spawn_app().await;
     seed(&app).await;
     let cases: &[(&str, &[&str])] = &[
-        ("sort_by=createdAt&sort_order=asc", &["Alpha report", "beta groceries", "Gamma call", "delta_plan"]),
-        ("sort_by=title&sort_order=asc", &["Alpha report", "Gamma call", "beta groceries", "delta_plan"]),
-        ("sort_by=priority&sort_order=desc", &["delta_plan", "Alpha report", "Gamma call", "beta groceries"]),
-        ("sort_by=priority&sort_order=asc", &["beta groceries", "Gamma call", "Alpha report", "delta_plan"]),
+        (
+            "sort_by=createdAt&sort_order=asc",
+            &["Alpha report", "beta groceries", "Gamma call", "delta_plan"],
+        ),
+        (
+            "sort_by=title&sort_order=asc",
+            &["Alpha report", "Gamma call", "beta groceries", "delta_plan"],
+        ),
+        (
+            "sort_by=priority&sort_order=desc",
+            &["delta_plan", "Alpha report", "Gamma call", "beta groceries"],
+        ),
+        (
+            "sort_by=priority&sort_order=asc",
+            &["beta groceries", "Gamma call", "Alpha report", "delta_plan"],
+        ),
         // Tasks without a due date come last in both orders.
-        ("sort_by=dueDate&sort_order=asc", &["Gamma call", "Alpha report", "delta_plan", "beta groceries"]),
-        ("sort_by=dueDate&sort_order=desc", &["delta_plan", "Alpha report", "Gamma call", "beta groceries"]),
+        (
+            "sort_by=dueDate&sort_order=asc",
+            &["Gamma call", "Alpha report", "delta_plan", "beta groceries"],
+        ),
+        (
+            "sort_by=dueDate&sort_order=desc",
+            &["delta_plan", "Alpha report", "Gamma call", "beta groceries"],
+        ),
     ];
     for (query, expected) in cases {
         let (tasks, _) = list(&app, query).await;
@@ -86,7 +142,14 @@ async fn every_sort_key_in_both_orders() {
     // updatedAt follows the latest change.
     let (tasks, _) = list(&app, "sort_by=createdAt&sort_order=asc").await;
     let first = tasks[0]["id"].as_str().unwrap();
-    app.put("alice", &format!("/api/alice/tasks/{first}"), &json!({"description": "touched"})).send().await.unwrap();
+    app.put(
+        "alice",
+        &format!("/api/alice/tasks/{first}"),
+        &json!({"description": "touched"}),
+    )
+    .send()
+    .await
+    .unwrap();
     let (tasks, _) = list(&app, "sort_by=updatedAt").await;
     assert_eq!(tasks[0]["id"].as_str().unwrap(), first);
 }
@@ -115,22 +178,32 @@ async fn keyset_pages_cover_every_task_once_for_every_sort() {
     let app = spawn_app().await;
     let priorities = ["low", "medium", "high"];
     for i in 0..23 {
-        let mut body = json!({"title": format!("task {:02}", i % 7), "priority": priorities[i % 3]});
+        let mut body =
+            json!({"title": format!("task {:02}", i % 7), "priority": priorities[i % 3]});
         if i % 4 != 0 {
             body["dueDate"] = json!(format!("2027-03-{:02}T00:00:00Z", 1 + i % 5));
         }
         app.create_task("alice", body).await;
     }
     let (all, _) = list(&app, "limit=500").await;
-    let mut expected: Vec<String> = all.iter().map(|t| t["id"].as_str().unwrap().to_string()).collect();
+    let mut expected: Vec<String> = all
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
     expected.sort();
     for sort in ["createdAt", "updatedAt", "dueDate", "priority", "title"] {
         for order in ["asc", "desc"] {
             let query = format!("sort_by={sort}&sort_order={order}");
             let (reference, _) = list(&app, &format!("{query}&limit=500")).await;
-            let reference: Vec<String> = reference.iter().map(|t| t["id"].as_str().unwrap().to_string()).collect();
+            let reference: Vec<String> = reference
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_string())
+                .collect();
             let paged = collect_pages(&app, &query, 4).await;
-            assert_eq!(paged, reference, "pages in the same order as one big page for {query}");
+            assert_eq!(
+                paged, reference,
+                "pages in the same order as one big page for {query}"
+            );
             let mut sorted = paged.clone();
             sorted.sort();
             assert_eq!(sorted, expected, "{query}");
@@ -142,10 +215,14 @@ async fn keyset_pages_cover_every_task_once_for_every_sort() {
 async fn pages_have_no_duplicates_or_gaps_while_tasks_are_inserted() {
     let app = spawn_app().await;
     for i in 0..30 {
-        app.create_task("alice", json!({"title": format!("old {i}")})).await;
+        app.create_task("alice", json!({"title": format!("old {i}")}))
+            .await;
     }
     let (reference, _) = list(&app, "limit=500").await;
-    let original: Vec<String> = reference.iter().map(|t| t["id"].as_str().unwrap().to_string()).collect();
+    let original: Vec<String> = reference
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     let mut inserted = 0;
@@ -157,7 +234,8 @@ async fn pages_have_no_duplicates_or_gaps_while_tasks_are_inserted() {
         let (page, next) = list(&app, &q).await;
         seen.extend(page.iter().map(|t| t["id"].as_str().unwrap().to_string()));
         // Insert between page reads.
-        app.create_task("alice", json!({"title": format!("new {inserted}")})).await;
+        app.create_task("alice", json!({"title": format!("new {inserted}")}))
+            .await;
         inserted += 1;
         match next {
             Some(next) => cursor = Some(next),
@@ -168,7 +246,10 @@ async fn pages_have_no_duplicates_or_gaps_while_tasks_are_inserted() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), seen.len(), "no task twice");
-    assert_eq!(seen, original, "every task that existed at the start, in order, none skipped");
+    assert_eq!(
+        seen, original,
+        "every task that existed at the start, in order, none skipped"
+    );
 }
 
 #[tokio::test]
@@ -193,7 +274,11 @@ async fn bad_list_parameters_are_422() {
         "cursor=not-a-cursor".to_string(),
         format!("cursor={cursor}&sort_by=title"),
     ] {
-        let response = app.get("alice", &format!("/api/alice/tasks?{query}")).send().await.unwrap();
+        let response = app
+            .get("alice", &format!("/api/alice/tasks?{query}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 422, "?{query}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["detail"][0]["loc"][0], "query", "?{query}: {body}");

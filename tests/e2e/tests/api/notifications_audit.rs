@@ -5,7 +5,13 @@ use serde_json::{json, Value};
 use todo_e2e::{spawn_app, TestApp};
 use uuid::Uuid;
 
-async fn seed_notification(app: &TestApp, user: &str, message: &str, minutes_ago: i32, read: bool) -> Uuid {
+async fn seed_notification(
+    app: &TestApp,
+    user: &str,
+    message: &str,
+    minutes_ago: i32,
+    read: bool,
+) -> Uuid {
     let id = Uuid::new_v4();
     app.pg()
         .await
@@ -27,9 +33,20 @@ async fn notifications_list_read_read_all_and_delete_are_scoped() {
     let read = seed_notification(&app, "alice", "Reminder: read", 5, true).await;
     let bobs = seed_notification(&app, "bob", "Reminder: bob", 1, false).await;
 
-    let all: Vec<Value> = app.get("alice", "/api/alice/notifications").send().await.unwrap().json().await.unwrap();
+    let all: Vec<Value> = app
+        .get("alice", "/api/alice/notifications")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let ids: Vec<&str> = all.iter().map(|n| n["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, [new.to_string(), read.to_string(), old.to_string()], "newest first, only alice's");
+    assert_eq!(
+        ids,
+        [new.to_string(), read.to_string(), old.to_string()],
+        "newest first, only alice's"
+    );
     let first = &all[0];
     for key in ["id", "userId", "message", "taskId", "read", "createdAt"] {
         assert!(first.get(key).is_some(), "{key} in {first}");
@@ -47,23 +64,69 @@ async fn notifications_list_read_read_all_and_delete_are_scoped() {
     assert_eq!(unread.len(), 1);
     assert_eq!(unread[0]["id"], new.to_string());
 
-    let marked = app.patch("alice", &format!("/api/alice/notifications/{old}/read")).send().await.unwrap();
+    let marked = app
+        .patch("alice", &format!("/api/alice/notifications/{old}/read"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(marked.status(), 200);
     assert_eq!(marked.json::<Value>().await.unwrap()["read"], true);
 
     // Bob's notification is invisible to alice: 404, and it stays unread.
-    assert_eq!(app.patch("alice", &format!("/api/alice/notifications/{bobs}/read")).send().await.unwrap().status(), 404);
-    assert_eq!(app.delete("alice", &format!("/api/alice/notifications/{bobs}")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        app.patch("alice", &format!("/api/alice/notifications/{bobs}/read"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.delete("alice", &format!("/api/alice/notifications/{bobs}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
-    let all_read: Value = app.patch("alice", "/api/alice/notifications/read-all").send().await.unwrap().json().await.unwrap();
+    let all_read: Value = app
+        .patch("alice", "/api/alice/notifications/read-all")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(all_read, json!({"count": 1}));
 
-    let deleted = app.delete("alice", &format!("/api/alice/notifications/{new}")).send().await.unwrap();
+    let deleted = app
+        .delete("alice", &format!("/api/alice/notifications/{new}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 200);
-    assert_eq!(deleted.json::<Value>().await.unwrap(), json!({"success": true}));
-    assert_eq!(app.delete("alice", &format!("/api/alice/notifications/{new}")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        deleted.json::<Value>().await.unwrap(),
+        json!({"success": true})
+    );
+    assert_eq!(
+        app.delete("alice", &format!("/api/alice/notifications/{new}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
-    let bob: Vec<Value> = app.get("bob", "/api/bob/notifications?unread_only=true").send().await.unwrap().json().await.unwrap();
+    let bob: Vec<Value> = app
+        .get("bob", "/api/bob/notifications?unread_only=true")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(bob.len(), 1, "bob's notification untouched");
 
     for (method, path) in [
@@ -104,28 +167,85 @@ async fn audit_lists_newest_first_with_filters_and_paging() {
     seed_audit(&app, "alice", "task-created", "t2", 10).await;
     seed_audit(&app, "bob", "task-created", "t9", 5).await;
 
-    let all: Vec<Value> = app.get("alice", "/api/alice/audit").send().await.unwrap().json().await.unwrap();
+    let all: Vec<Value> = app
+        .get("alice", "/api/alice/audit")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let entities: Vec<(&str, &str)> = all
         .iter()
-        .map(|a| (a["eventType"].as_str().unwrap(), a["entityId"].as_str().unwrap()))
+        .map(|a| {
+            (
+                a["eventType"].as_str().unwrap(),
+                a["entityId"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(entities, [("task-created", "t2"), ("task-updated", "t1"), ("task-created", "t1")]);
-    for key in ["id", "eventType", "entityType", "entityId", "userId", "timestamp", "data"] {
+    assert_eq!(
+        entities,
+        [
+            ("task-created", "t2"),
+            ("task-updated", "t1"),
+            ("task-created", "t1")
+        ]
+    );
+    for key in [
+        "id",
+        "eventType",
+        "entityType",
+        "entityId",
+        "userId",
+        "timestamp",
+        "data",
+    ] {
         assert!(all[0].get(key).is_some(), "{key}");
     }
     assert_eq!(all[0]["data"], json!({"task_id": "t2"}));
 
-    let created: Vec<Value> = app.get("alice", "/api/alice/audit?event_type=task-created").send().await.unwrap().json().await.unwrap();
+    let created: Vec<Value> = app
+        .get("alice", "/api/alice/audit?event_type=task-created")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(created.len(), 2);
-    let t1: Vec<Value> = app.get("alice", "/api/alice/audit?entity_id=t1").send().await.unwrap().json().await.unwrap();
+    let t1: Vec<Value> = app
+        .get("alice", "/api/alice/audit?entity_id=t1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(t1.len(), 2);
-    let paged: Vec<Value> = app.get("alice", "/api/alice/audit?limit=1&offset=1").send().await.unwrap().json().await.unwrap();
+    let paged: Vec<Value> = app
+        .get("alice", "/api/alice/audit?limit=1&offset=1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(paged.len(), 1);
     assert_eq!(paged[0]["entityId"], "t1");
     assert_eq!(paged[0]["eventType"], "task-updated");
 
-    for query in ["limit=0", "limit=501", "offset=-1", "event_type=task-exploded"] {
-        let response = app.get("alice", &format!("/api/alice/audit?{query}")).send().await.unwrap();
+    for query in [
+        "limit=0",
+        "limit=501",
+        "offset=-1",
+        "event_type=task-exploded",
+    ] {
+        let response = app
+            .get("alice", &format!("/api/alice/audit?{query}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 422, "{query}");
     }
 }

@@ -12,9 +12,17 @@ mod routes;
 #[tokio::test]
 async fn served_document_and_routing_table_agree_in_both_directions() {
     let app = spawn_app().await;
-    let response = app.client.get(app.url("/api/openapi.json")).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
     let doc: Value = response.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
 

@@ -5,7 +5,10 @@ use todo_e2e::spawn_app;
 async fn create_returns_201_with_the_documented_shape_and_defaults() {
     let app = spawn_app().await;
     let task = app
-        .create_task("alice", json!({"title": "  Buy milk  ", "tags": [" Shop ", "shop", "Food"]}))
+        .create_task(
+            "alice",
+            json!({"title": "  Buy milk  ", "tags": [" Shop ", "shop", "Food"]}),
+        )
         .await;
     assert_eq!(task["title"], "Buy milk");
     assert_eq!(task["priority"], "medium");
@@ -16,11 +19,21 @@ async fn create_returns_201_with_the_documented_shape_and_defaults() {
     assert_eq!(task["tags"], json!(["shop", "food"]));
     assert_eq!(task["reminderSent"], false);
     assert_eq!(task["version"], 1);
-    for key in ["description", "dueDate", "recurringRule", "recurringEndDate", "parentTaskId", "reminderAt"] {
+    for key in [
+        "description",
+        "dueDate",
+        "recurringRule",
+        "recurringEndDate",
+        "parentTaskId",
+        "reminderAt",
+    ] {
         assert!(task[key].is_null(), "{key} should be null: {task}");
     }
     let created = task["createdAt"].as_str().unwrap();
-    assert!(created.ends_with('Z') && created.len() == 24, "instant format: {created}");
+    assert!(
+        created.ends_with('Z') && created.len() == 24,
+        "instant format: {created}"
+    );
     uuid::Uuid::parse_str(task["id"].as_str().unwrap()).unwrap();
 }
 
@@ -43,7 +56,12 @@ async fn create_accepts_any_offset_and_empty_strings_as_null() {
 #[tokio::test]
 async fn get_update_toggle_delete_round_trip() {
     let app = spawn_app().await;
-    let task = app.create_task("alice", json!({"title": "Write report", "reminderAt": "2030-01-01T00:00:00Z"})).await;
+    let task = app
+        .create_task(
+            "alice",
+            json!({"title": "Write report", "reminderAt": "2030-01-01T00:00:00Z"}),
+        )
+        .await;
     let id = task["id"].as_str().unwrap();
     let path = format!("/api/alice/tasks/{id}");
 
@@ -54,7 +72,11 @@ async fn get_update_toggle_delete_round_trip() {
 
     // Partial update: absent fields unchanged, explicit null clears.
     let updated: Value = app
-        .put("alice", &path, &json!({"description": "draft", "reminderAt": null}))
+        .put(
+            "alice",
+            &path,
+            &json!({"description": "draft", "reminderAt": null}),
+        )
         .send()
         .await
         .unwrap()
@@ -66,34 +88,60 @@ async fn get_update_toggle_delete_round_trip() {
     assert!(updated["reminderAt"].is_null());
     assert_eq!(updated["version"], 2);
 
-    let toggled = app.patch("alice", &format!("{path}/complete")).send().await.unwrap();
+    let toggled = app
+        .patch("alice", &format!("{path}/complete"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(toggled.status(), 200);
     let toggled: Value = toggled.json().await.unwrap();
     assert_eq!(toggled["status"], "completed");
     assert_eq!(toggled["completed"], true);
     assert!(toggled["completedAt"].is_string());
 
-    let back: Value = app.patch("alice", &format!("{path}/complete")).send().await.unwrap().json().await.unwrap();
+    let back: Value = app
+        .patch("alice", &format!("{path}/complete"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(back["status"], "pending");
     assert!(back["completedAt"].is_null());
 
     let deleted = app.delete("alice", &path).send().await.unwrap();
     assert_eq!(deleted.status(), 204);
     assert_eq!(app.get("alice", &path).send().await.unwrap().status(), 404);
-    assert_eq!(app.delete("alice", &path).send().await.unwrap().status(), 404);
+    assert_eq!(
+        app.delete("alice", &path).send().await.unwrap().status(),
+        404
+    );
 }
 
 #[tokio::test]
 async fn changing_reminder_at_rearms_the_reminder() {
     let app = spawn_app().await;
-    let task = app.create_task("alice", json!({"title": "R", "reminderAt": "2030-01-01T00:00:00Z"})).await;
+    let task = app
+        .create_task(
+            "alice",
+            json!({"title": "R", "reminderAt": "2030-01-01T00:00:00Z"}),
+        )
+        .await;
     let id = task["id"].as_str().unwrap();
     let pg = app.pg().await;
-    pg.execute("UPDATE tasks SET reminder_sent = true WHERE id = $1", &[&uuid::Uuid::parse_str(id).unwrap()])
-        .await
-        .unwrap();
+    pg.execute(
+        "UPDATE tasks SET reminder_sent = true WHERE id = $1",
+        &[&uuid::Uuid::parse_str(id).unwrap()],
+    )
+    .await
+    .unwrap();
     let updated: Value = app
-        .put("alice", &format!("/api/alice/tasks/{id}"), &json!({"reminderAt": "2030-01-02T00:00:00Z"}))
+        .put(
+            "alice",
+            &format!("/api/alice/tasks/{id}"),
+            &json!({"reminderAt": "2030-01-02T00:00:00Z"}),
+        )
         .send()
         .await
         .unwrap()
@@ -107,38 +155,90 @@ async fn changing_reminder_at_rearms_the_reminder() {
 #[tokio::test]
 async fn if_match_guards_update_delete_and_toggle() {
     let app = spawn_app().await;
-    let task = app.create_task("alice", json!({"title": "Versioned"})).await;
+    let task = app
+        .create_task("alice", json!({"title": "Versioned"}))
+        .await;
     let path = format!("/api/alice/tasks/{}", task["id"].as_str().unwrap());
 
-    let stale = app.put("alice", &path, &json!({"title": "A"})).header("if-match", "\"7\"").send().await.unwrap();
+    let stale = app
+        .put("alice", &path, &json!({"title": "A"}))
+        .header("if-match", "\"7\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stale.status(), 412);
     assert!(stale.json::<Value>().await.unwrap()["detail"].is_string());
 
-    let fresh = app.put("alice", &path, &json!({"title": "A"})).header("if-match", "\"1\"").send().await.unwrap();
+    let fresh = app
+        .put("alice", &path, &json!({"title": "A"}))
+        .header("if-match", "\"1\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(fresh.status(), 200);
     assert_eq!(fresh.headers()["etag"], "\"2\"");
 
-    let stale_toggle = app.patch("alice", &format!("{path}/complete")).header("if-match", "1").send().await.unwrap();
+    let stale_toggle = app
+        .patch("alice", &format!("{path}/complete"))
+        .header("if-match", "1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stale_toggle.status(), 412);
-    let stale_delete = app.delete("alice", &path).header("if-match", "1").send().await.unwrap();
+    let stale_delete = app
+        .delete("alice", &path)
+        .header("if-match", "1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stale_delete.status(), 412);
-    let current: Value = app.get("alice", &path).send().await.unwrap().json().await.unwrap();
+    let current: Value = app
+        .get("alice", &path)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(current["title"], "A");
     assert_eq!(current["status"], "pending");
 
-    let garbage = app.put("alice", &path, &json!({"title": "B"})).header("if-match", "abc").send().await.unwrap();
+    let garbage = app
+        .put("alice", &path, &json!({"title": "B"}))
+        .header("if-match", "abc")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(garbage.status(), 422);
-    assert_eq!(app.delete("alice", &path).header("if-match", "2").send().await.unwrap().status(), 204);
+    assert_eq!(
+        app.delete("alice", &path)
+            .header("if-match", "2")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
 }
 
 #[tokio::test]
 async fn idempotency_key_replays_the_first_response_and_rejects_a_different_body() {
     let app = spawn_app().await;
     let body = json!({"title": "Once"});
-    let first = app.post("alice", "/api/alice/tasks", &body).header("idempotency-key", "k-1").send().await.unwrap();
+    let first = app
+        .post("alice", "/api/alice/tasks", &body)
+        .header("idempotency-key", "k-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.status(), 201);
     let first: Value = first.json().await.unwrap();
-    let again = app.post("alice", "/api/alice/tasks", &body).header("idempotency-key", "k-1").send().await.unwrap();
+    let again = app
+        .post("alice", "/api/alice/tasks", &body)
+        .header("idempotency-key", "k-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 201);
     assert_eq!(again.json::<Value>().await.unwrap(), first);
 
@@ -151,14 +251,26 @@ async fn idempotency_key_replays_the_first_response_and_rejects_a_different_body
     assert_eq!(different.status(), 422);
 
     // The same key is independent per user.
-    let bob = app.post("bob", "/api/bob/tasks", &body).header("idempotency-key", "k-1").send().await.unwrap();
+    let bob = app
+        .post("bob", "/api/bob/tasks", &body)
+        .header("idempotency-key", "k-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bob.status(), 201);
 
     let pg = app.pg().await;
-    let count: i64 = pg.query_one("SELECT count(*) FROM tasks WHERE user_id = 'alice'", &[]).await.unwrap().get(0);
+    let count: i64 = pg
+        .query_one("SELECT count(*) FROM tasks WHERE user_id = 'alice'", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 1, "a retried create must not create a second task");
     let events: i64 = pg
-        .query_one("SELECT count(*) FROM events WHERE user_id = 'alice' AND topic = 'task-created'", &[])
+        .query_one(
+            "SELECT count(*) FROM events WHERE user_id = 'alice' AND topic = 'task-created'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -169,31 +281,65 @@ async fn idempotency_key_replays_the_first_response_and_rejects_a_different_body
 async fn concurrent_retries_with_one_idempotency_key_create_one_task() {
     let app = spawn_app().await;
     let body = json!({"title": "Race"});
-    let requests = (0..8).map(|_| app.post("alice", "/api/alice/tasks", &body).header("idempotency-key", "race").send());
+    let requests = (0..8).map(|_| {
+        app.post("alice", "/api/alice/tasks", &body)
+            .header("idempotency-key", "race")
+            .send()
+    });
     let responses = futures::future::join_all(requests).await;
     let mut ids = std::collections::HashSet::new();
     for response in responses {
         let response = response.unwrap();
         assert_eq!(response.status(), 201);
-        ids.insert(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+        ids.insert(
+            response.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     assert_eq!(ids.len(), 1);
     let pg = app.pg().await;
-    let count: i64 = pg.query_one("SELECT count(*) FROM tasks", &[]).await.unwrap().get(0);
+    let count: i64 = pg
+        .query_one("SELECT count(*) FROM tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 1);
 }
 
 async fn assert_422_at(app: &todo_e2e::TestApp, body: Value, field: &str) {
-    let before: i64 = app.pg().await.query_one("SELECT count(*) FROM tasks", &[]).await.unwrap().get(0);
-    let response = app.post("alice", "/api/alice/tasks", &body).send().await.unwrap();
+    let before: i64 = app
+        .pg()
+        .await
+        .query_one("SELECT count(*) FROM tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let response = app
+        .post("alice", "/api/alice/tasks", &body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 422, "body {body}");
     let detail: Value = response.json().await.unwrap();
-    let items = detail["detail"].as_array().unwrap_or_else(|| panic!("detail list: {detail}"));
+    let items = detail["detail"]
+        .as_array()
+        .unwrap_or_else(|| panic!("detail list: {detail}"));
     assert!(
-        items.iter().any(|i| i["loc"][0] == "body" && i["loc"][1] == field && i["msg"].is_string() && i["type"].is_string()),
+        items.iter().any(|i| i["loc"][0] == "body"
+            && i["loc"][1] == field
+            && i["msg"].is_string()
+            && i["type"].is_string()),
         "expected an error at body.{field}: {detail}"
     );
-    let after: i64 = app.pg().await.query_one("SELECT count(*) FROM tasks", &[]).await.unwrap().get(0);
+    let after: i64 = app
+        .pg()
+        .await
+        .query_one("SELECT count(*) FROM tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(before, after, "a rejected create must write nothing");
 }
 
@@ -205,33 +351,77 @@ async fn invalid_create_bodies_are_422_with_the_field_and_write_nothing() {
     assert_422_at(&app, json!({"title": "x".repeat(256)}), "title").await;
     assert_422_at(&app, json!({"description": "no title"}), "title").await;
     assert_422_at(&app, json!({"title": 5}), "title").await;
-    assert_422_at(&app, json!({"title": "t", "description": "d".repeat(1001)}), "description").await;
-    assert_422_at(&app, json!({"title": "t", "priority": "urgent"}), "priority").await;
-    assert_422_at(&app, json!({"title": "t", "category": "garden"}), "category").await;
-    assert_422_at(&app, json!({"title": "t", "recurringRule": "hourly"}), "recurringRule").await;
+    assert_422_at(
+        &app,
+        json!({"title": "t", "description": "d".repeat(1001)}),
+        "description",
+    )
+    .await;
+    assert_422_at(
+        &app,
+        json!({"title": "t", "priority": "urgent"}),
+        "priority",
+    )
+    .await;
+    assert_422_at(
+        &app,
+        json!({"title": "t", "category": "garden"}),
+        "category",
+    )
+    .await;
+    assert_422_at(
+        &app,
+        json!({"title": "t", "recurringRule": "hourly"}),
+        "recurringRule",
+    )
+    .await;
     let eleven: Vec<String> = (0..11).map(|i| format!("tag{i}")).collect();
     assert_422_at(&app, json!({"title": "t", "tags": eleven}), "tags").await;
-    assert_422_at(&app, json!({"title": "t", "tags": ["x".repeat(51)]}), "tags").await;
+    assert_422_at(
+        &app,
+        json!({"title": "t", "tags": ["x".repeat(51)]}),
+        "tags",
+    )
+    .await;
     assert_422_at(&app, json!({"title": "t", "tags": "a,b"}), "tags").await;
-    assert_422_at(&app, json!({"title": "t", "dueDate": "tomorrow"}), "dueDate").await;
-    assert_422_at(&app, json!({"title": "t", "reminderAt": "2027-02-30T00:00:00Z"}), "reminderAt").await;
+    assert_422_at(
+        &app,
+        json!({"title": "t", "dueDate": "tomorrow"}),
+        "dueDate",
+    )
+    .await;
+    assert_422_at(
+        &app,
+        json!({"title": "t", "reminderAt": "2027-02-30T00:00:00Z"}),
+        "reminderAt",
+    )
+    .await;
     assert_422_at(
         &app,
         json!({"title": "t", "dueDate": "2027-02-01T00:00:00Z", "recurringRule": "daily", "recurringEndDate": "2027-01-01T00:00:00Z"}),
         "recurringEndDate",
     )
     .await;
-    assert_422_at(&app, json!({"title": "t", "timeZone": "Mars/Olympus"}), "timeZone").await;
+    assert_422_at(
+        &app,
+        json!({"title": "t", "timeZone": "Mars/Olympus"}),
+        "timeZone",
+    )
+    .await;
 
     // 255 characters (multi-byte) is fine.
-    app.create_task("alice", json!({"title": "é".repeat(255)})).await;
+    app.create_task("alice", json!({"title": "é".repeat(255)}))
+        .await;
 }
 
 #[tokio::test]
 async fn invalid_updates_are_422_and_leave_the_task_unchanged() {
     let app = spawn_app().await;
     let task = app
-        .create_task("alice", json!({"title": "Keep", "dueDate": "2027-03-01T00:00:00Z", "recurringRule": "weekly"}))
+        .create_task(
+            "alice",
+            json!({"title": "Keep", "dueDate": "2027-03-01T00:00:00Z", "recurringRule": "weekly"}),
+        )
         .await;
     let path = format!("/api/alice/tasks/{}", task["id"].as_str().unwrap());
     for body in [
@@ -244,7 +434,14 @@ async fn invalid_updates_are_422_and_leave_the_task_unchanged() {
         let response = app.put("alice", &path, &body).send().await.unwrap();
         assert_eq!(response.status(), 422, "body {body}");
     }
-    let current: Value = app.get("alice", &path).send().await.unwrap().json().await.unwrap();
+    let current: Value = app
+        .get("alice", &path)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(current, task);
 }
 
