@@ -33,6 +33,8 @@ pub struct HttpTrigger {
     router: Router,
     components: HashMap<String, HttpComponent>,
     listen: SocketAddr,
+    /// `[application.trigger.http] base` (`spin-base-path`).
+    base: String,
 }
 
 impl HttpTrigger {
@@ -41,6 +43,7 @@ impl HttpTrigger {
         router: Router,
         components: &HashMap<String, Arc<LoadedComponent>>,
         listen: SocketAddr,
+        base: &str,
     ) -> anyhow::Result<Self> {
         let mut out = HashMap::new();
         for (_, component_id) in router.routes() {
@@ -65,6 +68,7 @@ impl HttpTrigger {
             router,
             components: out,
             listen,
+            base: base.to_string(),
         })
     }
 
@@ -131,7 +135,7 @@ impl HttpTrigger {
         m: &RouteMatch,
         client: SocketAddr,
     ) -> anyhow::Result<Response<HyperOutgoingBody>> {
-        let req = prepare_request(req, m, client, self.listen)?;
+        let req = prepare_request(req, m, client, self.listen, &self.base)?;
         let mut store = component.loaded.new_store(&self.engine);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let req = store
@@ -185,6 +189,7 @@ fn prepare_request(
     m: &RouteMatch,
     client: SocketAddr,
     listen: SocketAddr,
+    base: &str,
 ) -> anyhow::Result<Request<Incoming>> {
     let host = req
         .headers()
@@ -214,7 +219,7 @@ fn prepare_request(
     set("spin-matched-route", &m.based_route)?;
     set("spin-raw-component-route", &m.raw_route)?;
     set("spin-component-route", &m.component_route)?;
-    set("spin-base-path", "/")?;
+    set("spin-base-path", base)?;
     set("spin-client-addr", &client.to_string())?;
     for (name, value) in &m.captures {
         set(&path_match_header(name), value)?;

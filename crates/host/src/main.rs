@@ -128,6 +128,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             router,
             &rt.components,
             bound,
+            &app.http_base,
         )?);
         println!("Serving http://{bound}");
         println!("Available Routes:");

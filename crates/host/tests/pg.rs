@@ -210,3 +210,49 @@ async fn connections_outside_allowed_hosts_are_refused() {
     .await;
     assert!(r[0].contains("not permitted"), "{r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_goes_back_to_the_pool_without_rollback() {
+    // Mirrors Spin: an open transaction is not rolled back when the guest connection is
+    // dropped, so the next user of the pooled connection finds itself inside it.
+    let (_app, db, host) = pg_app().await;
+    run(
+        &host,
+        "/x",
+        json!({ "statements": [x("CREATE TABLE t (id int)")] }),
+    )
+    .await;
+    let r = run(
+        &host,
+        "/x",
+        json!({ "statements": [x("BEGIN"), x("INSERT INTO t VALUES (1)")] }),
+    )
+    .await;
+    assert_eq!(r, vec!["Ok(0)", "Ok(1)"]);
+    // Another session does not see the uncommitted row.
+    let outside = db.connect().await;
+    let n: i64 = outside
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    // The next request reuses the pooled connection, still inside the transaction.
+    let r = run(
+        &host,
+        "/x",
+        json!({ "statements": [
+            q("SELECT count(*) FROM t", json!([])),
+            q("SELECT now() = statement_timestamp()", json!([])),
+            x("ROLLBACK"),
+            q("SELECT count(*) FROM t", json!([])),
+        ]}),
+    )
+    .await;
+    assert_eq!(r[0], "Ok([[DbValue::Int64(1)]])");
+    assert_eq!(
+        r[1], "Ok([[DbValue::Boolean(false)]])",
+        "now() is the transaction start"
+    );
+    assert_eq!(r[3], "Ok([[DbValue::Int64(0)]])");
+}
