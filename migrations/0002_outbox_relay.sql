@@ -1,4 +1,4 @@
--- Bookkeeping of the outbox relay (components/outbox-relay).
+-- Bookkeeping of the outbox relay (components/outbox-relay) and the recurring service.
 --
 -- Publishing: a relay replica claims a batch of unpublished events by setting a short lease
 -- (`claimed_until`) in one statement, so concurrent replicas (or a cron tick and an HTTP sweep
