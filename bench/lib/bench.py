@@ -1,0 +1,813 @@
+"""bench/run's engine: API scenarios with wrk, the same SQL with pgbench, host overhead with a
+trivial component, event latencies, and the report (table + bench/results/<timestamp>.json).
+
+Run it through bench/run (which builds what it needs); `bench/run --help` lists the options.
+Every figure is explained in bench/README.md.
+"""
+
+import argparse
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import platform
+import queue
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "bench"
+LUA = BENCH / "lib" / "api.lua"
+PG_OPTS = "-c synchronous_commit=off"
+
+
+def log(msg):
+    print(f"==> {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- infrastructure
+
+class Infra:
+    """Throw-away PostgreSQL and Redis from scripts/lib.sh, the host processes."""
+
+    def __init__(self, work):
+        self.work = work
+        self.pg = None
+        self.redis_pid = None
+        self.procs = []
+
+    def _lib(self, script):
+        out = subprocess.run(
+            ["bash", "-c", f"set -e; source '{REPO}/scripts/lib.sh'; {script}"],
+            check=True, capture_output=True, text=True,
+            env={**os.environ, "PG_EXTRA_OPTS": PG_OPTS},
+        )
+        values = {}
+        for line in out.stdout.splitlines():
+            if "=" in line:
+                k, v = line.split("=", 1)
+                values[k] = v
+        return values
+
+    def start(self):
+        self.pg = self._lib(
+            "start_postgres >/dev/null; echo PG_DIR=$PG_DIR; echo PG_PORT=$PG_PORT; "
+            "echo PG_BINDIR=$PG_BINDIR; echo PG_RUN_AS=\"${PG_RUN_AS[*]}\"")
+        redis = self._lib("start_redis >/dev/null 2>&1 </dev/null; echo REDIS_PORT=$REDIS_PORT; echo REDIS_PID=$REDIS_PID")
+        self.redis_pid = int(redis["REDIS_PID"])
+        self.redis_port = int(redis["REDIS_PORT"])
+        self.pg_port = int(self.pg["PG_PORT"])
+        run_as = self.pg["PG_RUN_AS"].split()
+        subprocess.run(run_as + [f"{self.pg['PG_BINDIR']}/createdb", "-h", "127.0.0.1", "-p",
+                                 str(self.pg_port), "-U", "postgres", "todo"], check=True)
+        self.db_url = f"postgres://postgres@127.0.0.1:{self.pg_port}/todo"
+        subprocess.run([str(REPO / "target/debug/todo-migrate"), "--dir", str(REPO / "migrations"),
+                        self.db_url], check=True, capture_output=True)
+        log(f"PostgreSQL 127.0.0.1:{self.pg_port} ({PG_OPTS}), Redis 127.0.0.1:{self.redis_port}")
+
+    def psql(self, sql):
+        out = subprocess.run([f"{self.pg['PG_BINDIR']}/psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+                              self.db_url], input=sql, check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def start_host(self, args, env, name):
+        logf = open(self.work / f"{name}.log", "w+")
+        proc = subprocess.Popen([str(REPO / "target/release/todo-host"), "up", "--listen", "127.0.0.1:0"] + args,
+                                stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        self.procs.append(proc)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            text = (self.work / f"{name}.log").read_text()
+            if "todo-host: ready" in text:
+                url = re.search(r"Serving (http://\S+)", text).group(1)
+                return proc, url
+            if proc.poll() is not None:
+                raise SystemExit(f"host {name} exited:\n{text}")
+            time.sleep(0.02)
+        raise SystemExit(f"host {name} not ready in 120 s")
+
+    def stop_host(self, proc):
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def stop(self):
+        for p in self.procs:
+            self.stop_host(p)
+        if self.redis_pid:
+            try:
+                os.kill(self.redis_pid, 15)
+            except ProcessLookupError:
+                pass
+        if self.pg:
+            subprocess.run(self.pg["PG_RUN_AS"].split() + [f"{self.pg['PG_BINDIR']}/pg_ctl", "-D",
+                            f"{self.pg['PG_DIR']}/data", "-m", "immediate", "stop"], capture_output=True)
+            shutil.rmtree(self.pg["PG_DIR"], ignore_errors=True)
+
+
+def hs256_token(secret, user, ttl=86400):
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    now = int(time.time())
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = b64(json.dumps({"sub": user, "iat": now, "exp": now + ttl}).encode())
+    sig = b64(hmac.new(secret.encode(), f"{head}.{claims}".encode(), hashlib.sha256).digest())
+    return f"{head}.{claims}.{sig}"
+
+
+def token_subject(token):
+    part = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return claims.get("sub") or claims.get("id")
+
+
+# --------------------------------------------------------------------------- HTTP client
+
+class Client:
+    def __init__(self, base_url, token):
+        u = urllib.parse.urlsplit(base_url)
+        self.host, self.port = u.hostname, u.port or 80
+        self.prefix = u.path.rstrip("/")
+        self.token = token
+        self.local = threading.local()
+
+    def request(self, method, path, body=None):
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        headers = {"Authorization": f"Bearer {self.token}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, self.prefix + path, body=data, headers=headers)
+            resp = conn.getresponse()
+            payload = resp.read()
+        except (http.client.HTTPException, OSError):
+            self.local.conn = None
+            raise
+        return resp.status, payload, resp
+
+
+def seed(client, user, count, start_index):
+    """Creates `count` tasks for `user` through the API (8 concurrent connections)."""
+    if count <= 0:
+        return []
+    priorities = ["low", "medium", "high"]
+    categories = ["work", "personal", "home", "other"]
+
+    def one(i):
+        body = {"title": f"Seeded task {i}", "priority": priorities[i % 3], "category": categories[i % 4],
+                "tags": [f"t{i % 7}", "bench"]}
+        if i % 2:
+            body["description"] = f"Description of seeded task {i}, long enough to look real."
+        if i % 3:
+            body["dueDate"] = f"20{27 + i % 5}-0{1 + i % 9}-1{i % 9}T09:00:00Z"
+        status, payload, _ = client.request("POST", f"/api/{user}/tasks", body)
+        if status != 201:
+            raise SystemExit(f"seeding failed: {status} {payload[:300]!r}")
+        return json.loads(payload)["id"]
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(start_index, start_index + count)))
+
+
+# --------------------------------------------------------------------------- measurements
+
+def proc_status(pid, field):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])  # kB
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak(pid):
+    """Resets VmHWM (peak RSS) of pid; returns False where the kernel refuses."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def run_wrk(url, scenario, conns, duration, token, path_prefix, ids_file, work):
+    out = work / f"wrk-{scenario}-{conns}-{time.monotonic_ns()}.json"
+    env = {**os.environ, "BENCH_SCENARIO": scenario, "BENCH_PATH": path_prefix, "BENCH_TOKEN": token or "",
+           "BENCH_IDS": str(ids_file or ""), "BENCH_OUT": str(out)}
+    threads = min(conns, 2)
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--timeout", "10s", "-s", str(LUA), url]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0 or not out.exists():
+        raise SystemExit(f"wrk failed ({' '.join(cmd)}):\n{proc.stdout}\n{proc.stderr}")
+    r = json.loads(out.read_text())
+    secs = r["duration_us"] / 1e6
+    errors = r["non2xx"] + r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
+    return {"rps": r["requests"] / secs if secs else 0.0, "requests": r["requests"],
+            "p50_ms": r["lat_p50_us"] / 1000, "p99_ms": r["lat_p99_us"] / 1000,
+            "max_ms": r["lat_max_us"] / 1000, "mean_ms": r["lat_mean_us"] / 1000,
+            "errors": errors, "non2xx": r["non2xx"],
+            "socket_errors": errors - r["non2xx"]}
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return None
+    k = max(0, min(len(sorted_values) - 1, int(round(p / 100 * len(sorted_values) + 0.5)) - 1))
+    return sorted_values[k]
+
+
+def run_pgbench(infra, script, conns, duration, variables, work, mode="prepared"):
+    tag = f"pg-{time.monotonic_ns()}"
+    sfile = work / f"{tag}.sql"
+    sfile.write_text(script)
+    logdir = work / tag
+    logdir.mkdir()
+    cmd = [f"{infra.pg['PG_BINDIR']}/pgbench", "-h", "127.0.0.1", "-p", str(infra.pg_port), "-U", "postgres",
+           "-n", "-M", mode, "-c", str(conns), "-j", str(min(conns, 2)), "-T", str(duration),
+           "-l", "--log-prefix", str(logdir / "tx"), "-f", str(sfile)]
+    for k, v in variables.items():
+        cmd += ["-D", f"{k}={v}"]
+    cmd.append("todo")
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
+    text = proc.stdout + proc.stderr
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", text)
+    aborted = len(re.findall(r"client \d+ aborted", text))
+    failed = re.search(r"number of failed transactions: (\d+)", text)
+    lat = []
+    for f in logdir.iterdir():
+        for line in f.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[2].isdigit():
+                lat.append(int(parts[2]))
+    lat.sort()
+    if proc.returncode not in (0, 2) or tps is None:
+        raise SystemExit(f"pgbench failed:\n{' '.join(cmd[:20])} ...\n{text[-3000:]}")
+    errors = aborted + (int(failed.group(1)) if failed else 0)
+    if errors:
+        log(f"pgbench reported errors: {text[-800:]}")
+    return {"tps": float(tps.group(1)), "transactions": len(lat),
+            "p50_ms": percentile(lat, 50) / 1000 if lat else None,
+            "p99_ms": percentile(lat, 99) / 1000 if lat else None,
+            "max_ms": lat[-1] / 1000 if lat else None, "errors": errors}
+
+
+# --------------------------------------------------------------------------- the SQL of each scenario
+
+def task_columns():
+    """TASK_COLUMNS as the components use it (read from crates/spin-support)."""
+    src = (REPO / "crates/spin-support/src/task_store.rs").read_text()
+    m = re.search(r'pub const TASK_COLUMNS: &str = "(.*?)";', src, re.S)
+    return re.sub(r"\\\n\s*", "", m.group(1))
+
+
+def stats_sql():
+    src = (REPO / "components/backend-api/src/stats.rs").read_text()
+    m = re.search(r'Statement::new\(\s*"(SELECT .*?)",', src, re.S)
+    return re.sub(r"\s*\\\n\s*", " ", m.group(1)).replace("$1", ":user")
+
+
+INSERT_TASK = (
+    "INSERT INTO tasks (id, user_id, title, description, priority, category, status, due_date, "
+    "created_at, updated_at, completed_at, recurring_rule, recurring_end_date, parent_task_id, "
+    "reminder_at, reminder_sent, tags, time_zone, version, occurrence_index, series_id, series_anchor) "
+    "SELECT {id}::uuid, :user::text, :title::text, NULL::text, 'medium'::text, 'work'::text, 'pending'::text, "
+    "'2030-01-01T00:00:00.000000Z'::text::timestamptz, :now::text::timestamptz, :now::text::timestamptz, "
+    "NULL::text::timestamptz, NULL::text, NULL::text::timestamptz, NULL::uuid, NULL::text::timestamptz, "
+    "false::bool, '{{bench}}'::text[], 'UTC'::text, 1::int8, 0::int4, {id}::uuid, NULL::text::timestamptz "
+    "RETURNING id")
+
+UPDATE_TASK = (
+    "UPDATE tasks SET title = {title}, description = :t_description, priority = :t_priority, "
+    "category = :t_category, status = {status}, due_date = :now::text::timestamptz, "
+    "updated_at = :now::text::timestamptz, completed_at = {completed_at}, recurring_rule = NULL, "
+    "recurring_end_date = NULL::text::timestamptz, reminder_at = NULL::text::timestamptz, reminder_sent = false, "
+    "tags = '{{bench}}', time_zone = 'UTC', version = :t_version::int8 + 1, "
+    "series_anchor = CASE WHEN parent_task_id IS NULL THEN NULL::text::timestamptz ELSE series_anchor END "
+    "WHERE id = :t_id AND user_id = :user AND version = :t_version RETURNING id")
+
+
+def events_cte(n, topics):
+    rows = ", ".join(
+        f"({ev(i)}::uuid, '{topic}'::text, :user::text, :t_id::text, :payload{i}::jsonb)"
+        for i, topic in enumerate(topics[:n]))
+    return ("INSERT INTO events (id, topic, user_id, subject, payload) "
+            "SELECT v.id, v.topic, v.user_id, v.subject, v.payload "
+            f"FROM (VALUES {rows}) AS v(id, topic, user_id, subject, payload) "
+            "WHERE EXISTS (SELECT 1 FROM changed) RETURNING id")
+
+
+def ev(i):
+    return f"md5('e{i}:' || :salt || ':' || :client_id || ':' || :e)"
+
+
+def mark_published(n):
+    ids = ", ".join(ev(i) for i in range(n))
+    return ("UPDATE events SET published_at = now(), publish_attempts = publish_attempts + 1 "
+            f"WHERE id = ANY(ARRAY[{ids}]::text[]::uuid[]) AND published_at IS NULL;")
+
+
+def load_sql(cols):
+    return (f"SELECT {cols} FROM tasks WHERE id = (SELECT id FROM bench_ids WHERE n = :r) "
+            "AND user_id = :user")
+
+
+def pg_script(scenario, cols, hostlike=False):
+    """pgbench script issuing the statements the API issues for one request of `scenario`."""
+    lines = []
+    if hostlike:
+        # What the host adds per request: deadpool's `RecyclingMethod::Clean` on checkout.
+        lines += ["\\startpipeline", "CLOSE ALL;", "SET SESSION AUTHORIZATION DEFAULT;", "RESET ALL;",
+                  "UNLISTEN *;", "SELECT pg_advisory_unlock_all();", "DISCARD TEMP;", "DISCARD SEQUENCES;",
+                  "\\endpipeline"]
+    lines += ["\\set r random(1, :nids)", "\\set e random(1, 1000000000000)"]
+    listing = f"SELECT {cols} FROM tasks WHERE user_id = :user ORDER BY created_at DESC, id DESC LIMIT 101;"
+    if scenario == "get":
+        lines.append(load_sql(cols) + ";")
+    elif scenario in ("list100", "list10k"):
+        lines.append(listing)
+    elif scenario in ("stats100", "stats10k"):
+        lines.append(stats_sql() + ";")
+    elif scenario == "create":
+        tid = f"md5('t:' || :salt || ':' || :client_id || ':' || :e)"
+        lines.append("WITH changed AS (" + INSERT_TASK.format(id=tid) + "), ev AS ("
+                     + events_cte(1, ["task-created"]).replace(":t_id::text", f"{tid}::text")
+                     + ") SELECT (SELECT count(*) FROM changed)::int8;")
+        lines.append(mark_published(1))
+    elif scenario == "toggle":
+        # Half of the toggles complete (task-updated + task-completed), half reopen (task-updated).
+        lines.append(load_sql(cols) + " \\gset t_")
+        lines.append("\\set completes random(0, 1)")
+        status = "CASE WHEN status = 'pending' THEN 'completed' ELSE 'pending' END"
+        completed_at = "CASE WHEN status = 'pending' THEN :now::text::timestamptz ELSE NULL END"
+        upd = UPDATE_TASK.format(title=":t_title", status=status, completed_at=completed_at)
+        for n, kw in ((2, "\\if :completes"), (1, "\\else")):
+            lines.append(kw)
+            lines.append("WITH changed AS (" + upd + "), ev AS ("
+                         + events_cte(n, ["task-updated", "task-completed"])
+                         + ") SELECT (SELECT count(*) FROM changed)::int8;")
+            lines.append(mark_published(n))
+        lines.append("\\endif")
+    elif scenario == "update":
+        lines.append(load_sql(cols) + " \\gset t_")
+        upd = UPDATE_TASK.format(title="'Bench updated ' || :e", status="status", completed_at="completed_at")
+        lines.append("WITH changed AS (" + upd + "), ev AS (" + events_cte(1, ["task-updated"])
+                     + ") SELECT (SELECT count(*) FROM changed)::int8;")
+        lines.append(mark_published(1))
+    else:
+        raise ValueError(scenario)
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- events
+
+class RedisSubscriber(threading.Thread):
+    """Minimal RESP client: SUBSCRIBE and timestamp every message."""
+
+    def __init__(self, port, channels):
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.file = self.sock.makefile("rb")
+        self.messages = queue.Queue()
+        args = ["SUBSCRIBE"] + channels
+        self.sock.sendall(("*%d\r\n" % len(args) + "".join(f"${len(a)}\r\n{a}\r\n" for a in args)).encode())
+        for _ in channels:
+            self._read()
+
+    def _read(self):
+        line = self.file.readline()
+        kind, rest = line[:1], line[1:].strip()
+        if kind == b"*":
+            return [self._read() for _ in range(int(rest))]
+        if kind == b"$":
+            data = self.file.read(int(rest) + 2)[:-2]
+            return data
+        if kind == b":":
+            return int(rest)
+        return rest
+
+    def run(self):
+        try:
+            while True:
+                msg = self._read()
+                self.messages.put((time.perf_counter(), msg))
+        except (OSError, ValueError):
+            pass
+
+
+def summary_ms(values):
+    values = sorted(values)
+    if not values:
+        return None
+    return {"n": len(values), "p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99),
+            "max_ms": values[-1]}
+
+
+def response_to_redis_event(client, redis_port, user, task_id, n):
+    """Latency from a PUT's response (last byte read) to its task-updated message on Redis."""
+    sub = RedisSubscriber(redis_port, ["task-updated"])
+    sub.start()
+    latencies = []
+    for i in range(n + 10):
+        title = f"event latency {i} {secrets.token_hex(4)}"
+        status, _, _ = client.request("PUT", f"/api/{user}/tasks/{task_id}", {"title": title})
+        t_resp = time.perf_counter()
+        if status != 200:
+            raise SystemExit(f"PUT for event latency: {status}")
+        deadline = time.time() + 5
+        while True:
+            t_msg, msg = sub.messages.get(timeout=max(0.01, deadline - time.time()))
+            if title.encode() in msg[2]:
+                break
+        if i >= 10:  # warm-up
+            latencies.append((t_msg - t_resp) * 1000)
+    sub.sock.close()
+    return summary_ms(latencies)
+
+
+def run_helper_script(name, env_overrides, timeout):
+    """Runs another helper's bench script; returns its RESULT/BENCH lines and parsed figures."""
+    script = BENCH / name
+    if not script.exists():
+        return {"status": "missing"}
+    log(f"running bench/{name} {' '.join(f'{k}={v}' for k, v in env_overrides.items())}")
+    t0 = time.time()
+    try:
+        proc = subprocess.run(["bash", str(script)], env={**os.environ, **env_overrides}, capture_output=True,
+                              text=True, timeout=timeout, cwd=REPO)
+        out, rc = proc.stdout + proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as e:
+        out, rc = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or ""), "timeout"
+    lines = [line.rstrip() for line in out.splitlines()
+             if line.startswith(("RESULT", "BENCH", "SUMMARY", "start-up", "  "))
+             and not line.startswith("   Compiling")]
+    return {"status": "ok" if rc == 0 else f"failed ({rc})", "seconds": round(time.time() - t0, 1),
+            "env": env_overrides, "lines": lines[:60],
+            "tail": out.splitlines()[-15:] if rc != 0 else []}
+
+
+def pick_figure(lines, pattern):
+    for line in lines:
+        m = re.search(pattern, line)
+        if m:
+            return m
+    return None
+
+
+# --------------------------------------------------------------------------- the run
+
+SCENARIOS = {
+    # name: (wrk scenario, phase, label)
+    "list100": ("list", "small", "list page 1 of 100 tasks"),
+    "stats100": ("stats", "small", "stats over 100 tasks"),
+    "get": ("get", "big", "get one task (random of N)"),
+    "list10k": ("list", "big", "list page 1 (100) of N tasks"),
+    "stats10k": ("stats", "big", "stats over N tasks"),
+    "toggle": ("toggle", "big", "toggle (PATCH .../complete, random of N)"),
+    "update": ("update", "big", "update title (PUT, random of N)"),
+    "create": ("create", "big", "create (POST)"),
+}
+ORDER = ["list100", "stats100", "get", "list10k", "stats10k", "toggle", "update", "create"]
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="bench/run", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 1 s per measurement, 4 connections, 300 tasks, no helper scripts")
+    ap.add_argument("--base-url", help="measure the HTTP scenarios against this server (no pgbench, no memory, no events)")
+    ap.add_argument("--token", help="bearer token for --base-url (its sub is the user)")
+    ap.add_argument("--duration", type=int, help="seconds per measurement (default 5; --quick 1)")
+    ap.add_argument("--connections", help="comma-separated connection counts (default 1,32,128; --quick 4)")
+    ap.add_argument("--tasks", type=int, help="size of the big user (default 10000; --quick 300)")
+    ap.add_argument("--scenarios", help="comma-separated subset of " + ",".join(ORDER))
+    ap.add_argument("--events", dest="events", action="store_true", default=None,
+                    help="run the event benchmarks (bench/realtime.sh, consumers.sh, reminders.sh); default: on unless --quick")
+    ap.add_argument("--no-events", dest="events", action="store_false")
+    ap.add_argument("--out", help="JSON output file (default bench/results/<UTC timestamp>.json)")
+    ap.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+
+    duration = a.duration or (1 if a.quick else 5)
+    conns = [int(c) for c in (a.connections or ("4" if a.quick else "1,32,128")).split(",")]
+    big = a.tasks or (300 if a.quick else 10000)
+    scenarios = a.scenarios.split(",") if a.scenarios else ORDER
+    for s in scenarios:
+        if s not in SCENARIOS:
+            raise SystemExit(f"unknown scenario {s}; known: {','.join(ORDER)}")
+    events = a.events if a.events is not None else not a.quick
+    external = a.base_url is not None
+    if external and not a.token:
+        raise SystemExit("--base-url needs --token")
+
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out_path = Path(a.out) if a.out else BENCH / "results" / f"{stamp}.json"
+    work = Path(tempfile.mkdtemp(prefix="todo-bench."))
+    started = time.time()
+    load1 = os.getloadavg()[0]
+    result = {"started": stamp, "mode": "quick" if a.quick else "full", "duration_s": duration,
+              "connections": conns, "tasks_big": big, "tasks_small": 100,
+              "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "loadavg_1m_at_start": load1},
+              "generator": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0:1],
+              "scenarios": {}, "host_overhead": {}, "events": {}, "notes": []}
+
+    infra = Infra(work)
+    try:
+        if external:
+            url, token = a.base_url.rstrip("/"), a.token
+            user = token_subject(token)
+            host_pid = None
+            result["target"] = url
+        else:
+            infra.start()
+            secret = secrets.token_urlsafe(48)
+            env = {**os.environ,
+                   "SPIN_VARIABLE_DB_URL": infra.db_url, "SPIN_VARIABLE_DB_HOST": f"127.0.0.1:{infra.pg_port}",
+                   "SPIN_VARIABLE_REDIS_URL": f"redis://127.0.0.1:{infra.redis_port}",
+                   "SPIN_VARIABLE_REDIS_HOST": f"127.0.0.1:{infra.redis_port}",
+                   "SPIN_VARIABLE_JWT_HS256_SECRET": secret,
+                   "TODO_HOST_CACHE_DIR": str(work / "cache"), "TODO_HOST_LOG": "warn"}
+            rc = work / "runtime-config.toml"
+            rc.write_text(f'[key_value_store.default]\ntype = "redis"\nurl = "redis://127.0.0.1:{infra.redis_port}"\n')
+            host, url = infra.start_host(["--runtime-config-file", str(rc), "-c", "backend-api"], env, "api-host")
+            host_pid = host.pid
+            user = "bench-user"
+            token = hs256_token(secret, user)
+            result["target"] = "local host (target/release/todo-host, component backend-api)"
+        client = Client(url, token)
+        prefix = f"/api/{user}"
+        cols = None if external else task_columns()
+        ids_file = work / "ids.txt"
+
+        def pg_vars(scenario, n_ids):
+            v = {"user": user, "nids": n_ids, "salt": secrets.token_hex(4),
+                 "now": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                 "title": "Bench created"}
+            topics = {"create": ["task-created"], "toggle": ["task-updated", "task-completed"],
+                      "update": ["task-updated"]}.get(scenario, [])
+            for i, topic in enumerate(topics):
+                # The real payload the API wrote for this kind of event (same size, same JSON).
+                v[f"payload{i}"] = infra.psql(
+                    f"SELECT payload::text FROM events WHERE topic = '{topic}' AND user_id = '{user}' "
+                    "ORDER BY seq DESC LIMIT 1") or "{}"
+            return v
+
+        def measure(name, n_ids):
+            kind, _, _label = SCENARIOS[name]
+            # Warm-up (instances, pools, caches), not recorded.
+            run_wrk(url, kind, max(conns), 1, token, prefix, ids_file, work)
+            rows = {}
+            for c in conns:
+                peak_ok = host_pid is not None and reset_peak(host_pid)
+                api = run_wrk(url, kind, c, duration, token, prefix, ids_file, work)
+                if peak_ok:
+                    api["host_peak_rss_mib"] = round(proc_status(host_pid, "VmHWM") / 1024, 1)
+                row = {"api": api}
+                if not external:
+                    script = pg_script(name, cols)
+                    row["pg"] = run_pgbench(infra, script, c, duration, pg_vars(name, n_ids), work)
+                    row["api_pg_ratio"] = round(api["rps"] / row["pg"]["tps"], 3) if row["pg"]["tps"] else None
+                    if c == 32 or (len(conns) == 1):
+                        hl = run_pgbench(infra, pg_script(name, cols, hostlike=True), c, duration,
+                                         pg_vars(name, n_ids), work, mode="extended")
+                        row["pg_hostlike"] = hl
+                        row["api_pg_hostlike_ratio"] = round(api["rps"] / hl["tps"], 3) if hl["tps"] else None
+                rows[str(c)] = row
+                p = row.get("pg", {})
+                log(f"{name:9} c={c:<4} api {api['rps']:8.0f} rps p50 {api['p50_ms']:.2f} p99 {api['p99_ms']:.2f} ms "
+                    f"err {api['errors']}" + (f" | pg {p['tps']:8.0f} tps ratio {row['api_pg_ratio']}" if p else ""))
+            result["scenarios"][name] = {"label": SCENARIOS[name][2].replace("N", f"{n_ids:,}"), "tasks": n_ids,
+                                         "by_connections": rows}
+
+        # Phase 1: the user has 100 tasks.
+        log(f"seeding 100 tasks for {user}")
+        t0 = time.time()
+        ids = seed(client, user, 100, 0)
+        for name in [s for s in ORDER if s in scenarios and SCENARIOS[s][1] == "small"]:
+            ids_file.write_text("\n".join(ids) + "\n")
+            if not external:
+                sync_ids(infra, ids)
+            measure(name, len(ids))
+        # Phase 2: the same user grows to `big` tasks.
+        log(f"seeding up to {big} tasks for {user}")
+        ids += seed(client, user, big - len(ids), len(ids))
+        result["seed_seconds"] = round(time.time() - t0, 1)
+        ids_file.write_text("\n".join(ids) + "\n")
+        if not external:
+            sync_ids(infra, ids)
+            # One toggle/update/create so that pgbench has real payloads of each event kind.
+            client.request("PATCH", f"{prefix}/tasks/{ids[0]}/complete")
+            client.request("PATCH", f"{prefix}/tasks/{ids[0]}/complete")
+            client.request("PUT", f"{prefix}/tasks/{ids[0]}", {"title": "payload sample"})
+            infra.psql("VACUUM ANALYZE")
+        for name in [s for s in ORDER if s in scenarios and SCENARIOS[s][1] == "big"]:
+            measure(name, len(ids))
+
+        if not external:
+            result["host_rss_mib_end"] = round(proc_status(host_pid, "VmRSS") / 1024, 1)
+            result["events"]["response_to_redis_event"] = response_to_redis_event(
+                client, infra.redis_port, user, ids[1], 30 if a.quick else 300)
+            infra.stop_host(host)
+            # Host overhead: the trivial fixture component on its own host.
+            result["host_overhead"] = trivial(infra, work, conns, duration)
+            infra.stop()
+            if events:
+                result["events"].update(helper_events(a.quick, duration))
+        result["notes"].append(
+            "Shared 2-core machine: wrk, the host, PostgreSQL and pgbench compete for the same cores; "
+            "absolute figures drift run to run, ratios measured side by side are the meaningful ones.")
+        result["elapsed_s"] = round(time.time() - started, 1)
+        result["machine"]["loadavg_1m_at_end"] = os.getloadavg()[0]
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(result, indent=2) + "\n")
+        print(report(result))
+        print(f"\nJSON: {out_path}")
+        bad = [(n, c) for n, s in result["scenarios"].items() for c, r in s["by_connections"].items()
+               if r["api"]["errors"] or r.get("pg", {}).get("errors")]
+        if bad:
+            print(f"ERRORS in {bad}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        infra.stop()
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def sync_ids(infra, ids):
+    infra.psql("CREATE TABLE IF NOT EXISTS bench_ids (n int PRIMARY KEY, id uuid NOT NULL); TRUNCATE bench_ids; "
+               "INSERT INTO bench_ids SELECT n, (ARRAY['" + "','".join(ids) + "'])[n]::uuid "
+               f"FROM generate_series(1, {len(ids)}) n; ANALYZE bench_ids")
+
+
+def trivial(infra, work, conns, duration):
+    wasm = REPO / "target/wasm32-wasip2/release/fixture_http.wasm"
+    manifest = work / "trivial.toml"
+    manifest.write_text(
+        'spin_manifest_version = 2\n[application]\nname = "bench-trivial"\n'
+        '[[trigger.http]]\nroute = "/..."\ncomponent = "trivial"\n'
+        f'[component.trivial]\nsource = "{wasm}"\n')
+    env = {**os.environ, "TODO_HOST_CACHE_DIR": str(work / "cache"), "TODO_HOST_LOG": "warn"}
+    proc, url = infra.start_host(["-f", str(manifest)], env, "trivial-host")
+    run_wrk(url, "hello", max(conns), 1, None, "", None, work)
+    out = {}
+    for c in conns:
+        reset_peak(proc.pid)
+        r = run_wrk(url, "hello", c, duration, None, "", None, work)
+        r["host_peak_rss_mib"] = round((proc_status(proc.pid, "VmHWM") or 0) / 1024, 1)
+        out[str(c)] = r
+        log(f"trivial   c={c:<4} {r['rps']:8.0f} rps p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms err {r['errors']}")
+    infra.stop_host(proc)
+    return out
+
+
+def helper_events(quick, duration):
+    """The other helpers' event benchmarks, with sizes that keep the whole run near 10 minutes."""
+    scale = {"RT_BENCH_EVENTS": "300", "RT_BENCH_IDLE_STREAMS": "200", "RT_BENCH_IDLE_SECONDS": "5"}
+    runs = {
+        "realtime": run_helper_script("realtime.sh", scale, 300),
+        "consumers": run_helper_script("consumers.sh", {"BENCH_COMPLETIONS": "200", "BENCH_BACKLOG": "10000"}, 300),
+        "reminders": run_helper_script("reminders.sh", {"BENCH_REMINDERS": "300", "BENCH_PENDING": "100000",
+                                                        "BENCH_DUE": "1000"}, 400),
+    }
+    figures = {}
+    lines = sum((r.get("lines", []) for r in runs.values()), [])
+    m = pick_figure(lines, r"SSE frame received: .*?p50[ =]*([\d.]+) ?ms.*?p99[ =]*([\d.]+) ?ms")
+    if m:
+        figures["response_to_sse_frame"] = {"p50_ms": float(m.group(1)), "p99_ms": float(m.group(2))}
+    for key, pat in (("response_to_successor", r"RESULT [^:]*successor[^:]*: n=\d+ p50=([\d.]+) ms p99=([\d.]+) ms"),
+                     ("response_to_audit_row", r"RESULT [^:]*audit[^:]*: n=\d+ p50=([\d.]+) ms p99=([\d.]+) ms")):
+        m = pick_figure(lines, pat)
+        if m:
+            figures[key] = {"p50_ms": float(m.group(1)), "p99_ms": float(m.group(2))}
+    m = pick_figure(lines, r"relay drain of (\d+) events via the sweep route: .*?\((\d+) events/s\)")
+    if m:
+        figures["relay_drain_events_per_s"] = int(m.group(2))
+    m = pick_figure(lines, r"lateness.*?p50[ =]*([\d.]+) ?(ms|s).*?p99[ =]*([\d.]+) ?(ms|s)")
+    if m:
+        f = 1 if m.group(2) == "ms" else 1000
+        figures["reminder_lateness"] = {"p50_ms": float(m.group(1)) * f, "p99_ms": float(m.group(3)) * f}
+    return {"helpers": runs, **figures}
+
+
+# --------------------------------------------------------------------------- report
+
+def fmt(v, nd=2):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def report(r):
+    out = []
+    out.append(f"todo-backend benchmark {r['started']} ({r['mode']}, {r['duration_s']} s per measurement, "
+               f"target: {r['target']})")
+    m = r["machine"]
+    out.append(f"machine: {m['cpus']} CPUs, load average {m['loadavg_1m_at_start']:.2f} at start, "
+               f"{m.get('loadavg_1m_at_end', 0):.2f} at end (shared: absolute figures are noisy, ratios are not)")
+    out.append("")
+    hdr = (f"{'scenario':34} {'conn':>4} | {'api req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'err':>4} "
+           f"{'RSS MiB':>7} | {'pg tx/s':>8} {'p50 ms':>6} {'p99 ms':>6} | {'api/pg':>6} {'api/pg~host':>11}")
+    out.append(hdr)
+    out.append("-" * len(hdr))
+    for name, s in r["scenarios"].items():
+        for c, row in s["by_connections"].items():
+            a, p, h = row["api"], row.get("pg", {}), row.get("pg_hostlike", {})
+            out.append(f"{s['label'][:34]:34} {c:>4} | {a['rps']:9.0f} {a['p50_ms']:7.2f} {a['p99_ms']:7.2f} "
+                       f"{a['max_ms']:7.1f} {a['errors']:4d} {fmt(a.get('host_peak_rss_mib'), 0):>7} | "
+                       f"{fmt(p.get('tps'), 0):>8} {fmt(p.get('p50_ms')):>6} {fmt(p.get('p99_ms')):>6} | "
+                       f"{fmt(row.get('api_pg_ratio')):>6} {fmt(row.get('api_pg_hostlike_ratio')):>11}")
+    if r["host_overhead"]:
+        out.append("")
+        out.append("host overhead (trivial component fixture-http ?op=hello through todo-host):")
+        for c, t in r["host_overhead"].items():
+            out.append(f"  {c:>4} conn: {t['rps']:8.0f} req/s, p50 {t['p50_ms'] * 1000:.0f} us, "
+                       f"p99 {t['p99_ms'] * 1000:.0f} us, max {t['max_ms']:.1f} ms, errors {t['errors']}, "
+                       f"peak RSS {t['host_peak_rss_mib']} MiB")
+    ev = r["events"]
+    if ev:
+        out.append("")
+        out.append("events:")
+        for k, v in ev.items():
+            if k == "helpers":
+                continue
+            out.append(f"  {k}: {json.dumps(v)}")
+        for name, h in ev.get("helpers", {}).items():
+            out.append(f"  bench/{name}.sh: {h.get('status')} in {h.get('seconds', '-')} s")
+            for line in h.get("lines", []):
+                out.append(f"    {line}")
+            for line in h.get("tail", []):
+                out.append(f"    | {line}")
+    out.append("")
+    out.append("targets (issue 7):")
+    for line in targets(r):
+        out.append("  " + line)
+    return "\n".join(out)
+
+
+def targets(r):
+    res = []
+    sc = r["scenarios"]
+
+    def row(name, c="32"):
+        return sc.get(name, {}).get("by_connections", {}).get(c)
+
+    def mark(ok):
+        return "MET " if ok else "MISS"
+
+    for name in ("get", "list100", "toggle"):
+        x = row(name)
+        if x and x.get("api_pg_ratio") is not None:
+            res.append(f"[{mark(x['api_pg_ratio'] >= 0.5)}] {name} at 32 conn: api/pg {x['api_pg_ratio']:.2f} (>= 0.50)")
+    for name in ("create", "get", "toggle", "update"):
+        x = row(name)
+        if x:
+            res.append(f"[{mark(x['api']['p99_ms'] < 10)}] {name} p99 at 32 conn: {x['api']['p99_ms']:.2f} ms (< 10 ms)")
+    t = r["host_overhead"].get("1")
+    if t:
+        res.append(f"[{mark(t['p50_ms'] < 0.1)}] host overhead p50 (trivial component, 1 conn, incl. loopback and wrk): "
+                   f"{t['p50_ms'] * 1000:.0f} us (< 100 us)")
+    for big, small in (("list10k", "list100"), ("stats10k", "stats100")):
+        b, s = row(big), row(small)
+        if b and s and b["api"]["rps"]:
+            f = s["api"]["rps"] / b["api"]["rps"]
+            res.append(f"[{mark(f <= 2)}] {big} vs {small} at 32 conn: {f:.2f}x slower (<= 2x)")
+    ev = r["events"]
+    checks = (("response_to_sse_frame", 50), ("response_to_audit_row", 100), ("response_to_successor", 100),
+              ("reminder_lateness", 6000))
+    for k, limit in checks:
+        if k in ev:
+            res.append(f"[{mark(ev[k]['p99_ms'] < limit)}] {k} p99 {ev[k]['p99_ms']:.1f} ms (< {limit} ms)")
+        else:
+            res.append(f"[ -- ] {k}: not measured in this run")
+    if "relay_drain_events_per_s" in ev:
+        v = ev["relay_drain_events_per_s"]
+        res.append(f"[{mark(v > 5000)}] relay drain {v} events/s (> 5,000)")
+    else:
+        res.append("[ -- ] relay drain: not measured in this run")
+    return res
+
+
+if __name__ == "__main__":
+    sys.exit(main())
