@@ -10,6 +10,7 @@ mod manifest;
 mod outbound_hosts;
 mod outbound_http;
 mod pg;
+mod pg_types;
 mod redis_outbound;
 mod redis_trigger;
 mod routing;

@@ -5,18 +5,17 @@
 //! tokio-postgres refuses, so selecting a bare `timestamptz` column is a query error.
 
 use std::collections::HashMap;
-use std::error::Error as StdError;
 use std::sync::Mutex;
 
-use bytes::BytesMut;
 use tokio_postgres::config::{Host, SslMode};
-use tokio_postgres::types::{accepts, to_sql_checked, FromSql, IsNull, ToSql, Type};
+use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::Row;
 use wasmtime::component::Resource;
 
 use crate::bindings::imports::spin::postgres::postgres::{
     self as v4, Column, DbDataType, DbValue, ParameterValue, RowSet,
 };
+use crate::pg_types::{Interval, PgNull, PgRange, RawBytes};
 use crate::runtime::HostState;
 
 /// Max connections per pool (Spin's value).
@@ -356,7 +355,20 @@ fn convert_entry(row: &Row, index: usize) -> anyhow::Result<DbValue> {
                 months: v.months,
             }))
         }),
-        // Ranges and every other type: the raw wire bytes.
+        Type::INT4_RANGE => get(row, index, |v: PgRange<i32>| {
+            Ok(DbValue::RangeInt32(v.bounds()))
+        }),
+        Type::INT8_RANGE => get(row, index, |v: PgRange<i64>| {
+            Ok(DbValue::RangeInt64(v.bounds()))
+        }),
+        Type::NUM_RANGE => get(row, index, |v: PgRange<rust_decimal::Decimal>| {
+            let (lo, hi) = v.bounds();
+            let s = |b: Option<(rust_decimal::Decimal, v4::RangeBoundKind)>| {
+                b.map(|(d, k)| (d.to_string(), k))
+            };
+            Ok(DbValue::RangeDecimal((s(lo), s(hi))))
+        }),
+        // Every other type: the raw wire bytes.
         _ => get(row, index, |v: RawBytes| Ok(DbValue::Unsupported(v.0))),
     }
 }
@@ -427,93 +439,28 @@ fn to_sql_parameter(value: &ParameterValue) -> anyhow::Result<BoxedParam> {
             months: v.months,
         }),
         ParameterValue::DbNull => Box::new(PgNull),
-        ParameterValue::RangeInt32(_)
-        | ParameterValue::RangeInt64(_)
-        | ParameterValue::RangeDecimal(_) => {
-            return Err(anyhow!("range parameters are not supported by todo-host"))
+        ParameterValue::RangeInt32((lo, hi)) => Box::new(PgRange::from_bounds(*lo, *hi)),
+        ParameterValue::RangeInt64((lo, hi)) => Box::new(PgRange::from_bounds(*lo, *hi)),
+        ParameterValue::RangeDecimal((lo, hi)) => {
+            let d = |b: &Option<(String, v4::RangeBoundKind)>| -> anyhow::Result<_> {
+                b.as_ref()
+                    .map(|(v, k)| {
+                        rust_decimal::Decimal::from_str_exact(v)
+                            .with_context(|| format!("invalid decimal {v}"))
+                            .map(|d| (d, *k))
+                    })
+                    .transpose()
+            };
+            Box::new(PgRange::from_bounds(d(lo)?, d(hi)?))
         }
     })
-}
-
-/// Any column, as raw wire bytes (Spin's `Unsupported`).
-struct RawBytes(Vec<u8>);
-
-impl<'a> FromSql<'a> for RawBytes {
-    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
-        Ok(RawBytes(raw.to_vec()))
-    }
-
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-}
-
-/// PostgreSQL `interval`, binary format: microseconds (i64), days (i32), months (i32).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Interval {
-    micros: i64,
-    days: i32,
-    months: i32,
-}
-
-impl<'a> FromSql<'a> for Interval {
-    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
-        if raw.len() != 16 {
-            return Err("invalid interval length".into());
-        }
-        let micros = i64::from_be_bytes(raw[0..8].try_into()?);
-        let days = i32::from_be_bytes(raw[8..12].try_into()?);
-        let months = i32::from_be_bytes(raw[12..16].try_into()?);
-        Ok(Interval {
-            micros,
-            days,
-            months,
-        })
-    }
-
-    accepts!(INTERVAL);
-}
-
-impl ToSql for Interval {
-    fn to_sql(
-        &self,
-        _: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
-        out.extend_from_slice(&self.micros.to_be_bytes());
-        out.extend_from_slice(&self.days.to_be_bytes());
-        out.extend_from_slice(&self.months.to_be_bytes());
-        Ok(IsNull::No)
-    }
-
-    accepts!(INTERVAL);
-    to_sql_checked!();
-}
-
-/// NULL of any type.
-#[derive(Debug)]
-struct PgNull;
-
-impl ToSql for PgNull {
-    fn to_sql(
-        &self,
-        _: &Type,
-        _: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
-        Ok(IsNull::Yes)
-    }
-
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-
-    to_sql_checked!();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::outbound_hosts::AllowedHosts;
+    use bytes::BytesMut;
 
     fn allowed(entries: &[&str]) -> AllowedHosts {
         AllowedHosts::parse(&entries.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()

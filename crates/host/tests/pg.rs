@@ -107,6 +107,9 @@ async fn scalar_types_and_nulls() {
                 { "jsonb": { "k": [1] } }, { "str_array": ["p", "q"] }
             ])),
             q("SELECT $1::uuid", json!([{ "uuid": "not-a-uuid" }])),
+            q("SELECT int4range(1, 5), int8range(NULL, 3, '(]'), '[1.5,2.5]'::numrange, \
+               'empty'::int4range", json!([])),
+            q("SELECT $1::int4range @> 4, $2::int4range", json!([{ "int4range": [1, 5] }, { "int4range": [null, 2] }])),
         ]}),
     )
     .await;
@@ -136,6 +139,17 @@ async fn scalar_types_and_nulls() {
          DbValue::Jsonb([123, 34, 107, 34, 58, 91, 49, 93, 125]), DbValue::ArrayStr([Some(\"p\"), Some(\"q\")])]])"
     );
     assert!(r[2].starts_with("Err(Error::BadParameter("), "{}", r[2]);
+    assert_eq!(
+        r[3],
+        "Ok([[DbValue::RangeInt32((Some((1, RangeBoundKind::Inclusive)), Some((5, RangeBoundKind::Exclusive)))), \
+         DbValue::RangeInt64((None, Some((4, RangeBoundKind::Exclusive)))), \
+         DbValue::RangeDecimal((Some((\"1.5\", RangeBoundKind::Inclusive)), Some((\"2.5\", RangeBoundKind::Inclusive)))), \
+         DbValue::RangeInt32((None, None))]])"
+    );
+    assert_eq!(
+        r[4],
+        "Ok([[DbValue::Boolean(true), DbValue::RangeInt32((None, Some((2, RangeBoundKind::Exclusive))))]])"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
