@@ -59,7 +59,11 @@ async fn route(incoming: IncomingRequest, context: &Context) -> Result<Response,
     {
         Match::Found(route, params) => (route, params),
         Match::MethodNotAllowed => {
-            return Err(ApiError::MethodNotAllowed("Method Not Allowed".into()))
+            let mut response = ApiError::MethodNotAllowed("Method Not Allowed".into())
+                .to_response(&context.request_id);
+            let allowed = routes::allowed_methods(&segments.as_slice());
+            response.set_header("allow", allowed.join(", "));
+            return Ok(response);
         }
         Match::NotFound => return Err(ApiError::NotFound("Not Found".into())),
     };

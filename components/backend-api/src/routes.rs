@@ -114,6 +114,20 @@ pub fn find<'a>(method: &str, segments: &[&'a str]) -> Match<'a> {
     }
 }
 
+/// The methods served on a path (for the `Allow` header of a `405`, which RFC 9110 requires),
+/// plus `OPTIONS` (CORS preflight, answered on every path).
+pub fn allowed_methods(segments: &[&str]) -> Vec<&'static str> {
+    let mut methods: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|(_, method, _)| matches!(find(method, segments), Match::Found(..)))
+        .map(|(_, method, _)| *method)
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods.push("OPTIONS");
+    methods
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +147,14 @@ mod tests {
             Match::MethodNotAllowed
         );
         assert_eq!(find("GET", &["api", "u", "nothing"]), Match::NotFound);
+        assert_eq!(
+            allowed_methods(&["api", "u", "tasks", "t1"]),
+            vec!["DELETE", "GET", "PUT", "OPTIONS"]
+        );
+        assert_eq!(
+            allowed_methods(&["api", "u", "notifications", "read-all"]),
+            vec!["DELETE", "PATCH", "OPTIONS"]
+        );
         assert_eq!(
             find("GET", &["api", "openapi.json"]),
             Match::Found(Route::OpenApi, vec![])

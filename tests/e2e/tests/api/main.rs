@@ -7,4 +7,5 @@ mod http_conventions;
 mod listing;
 mod notifications_audit;
 mod openapi;
+mod schemathesis_findings;
 mod tasks;
