@@ -17,10 +17,11 @@
 //! `task-completed`, a task that is still completed and recurring, whose successor is due by the
 //! recurrence rule and end date and was never created (no `recurrence_successors` row).
 //! Re-publish those on their channel (every consumer is idempotent), with exponential back-off
-//! per event (10 s, 20 s, ... at most 10 min between re-publishes) claimed in one statement so
+//! per event (10 s, 20 s, 40 s, 80 s, then every 2 min: a consumer that comes back is caught
+//! up within about two minutes however long it was down) claimed in one statement so
 //! replicas do not double it. The cursor moves over the events that need nothing (it stops at
 //! the first that does, or at the first not yet settled), so each sweep reads only the recent
-//! tail. After [`MAX_REPAIR_ATTEMPTS`] re-publishes (hours of back-off) an event is reported
+//! tail. After [`MAX_REPAIR_ATTEMPTS`] re-publishes (about two hours) an event is reported
 //! and given up on, so one poisoned event cannot hold the cursor forever.
 
 use std::collections::HashMap;
@@ -48,9 +49,13 @@ pub const REPAIR_PAGE: usize = 500;
 /// Events re-published by one sweep at most.
 pub const REPAIR_MAX_PER_SWEEP: usize = 1000;
 /// Re-publishes of one event before it is given up on.
-pub const MAX_REPAIR_ATTEMPTS: i64 = 20;
+pub const MAX_REPAIR_ATTEMPTS: i64 = 60;
 /// Time one invocation may spend looping over full batches.
 pub const BUDGET: Duration = Duration::from_secs(2);
+
+/// SQL: the back-off of an event's next re-publish has passed.
+const REPAIR_DUE: &str = "(repaired_at IS NULL OR repaired_at < now() - \
+     LEAST(interval '10 seconds' * power(2, LEAST(repair_attempts, 4)), interval '2 minutes'))";
 
 const TASK_TOPICS: &str = "('task-created', 'task-updated', 'task-completed', 'task-deleted')";
 
@@ -224,6 +229,7 @@ struct Walked {
     settled: bool,
     audited: bool,
     repair_attempts: i64,
+    repair_due: bool,
 }
 
 fn repair_pass(
@@ -248,7 +254,7 @@ fn repair_pass(
         let page = Statement::new(format!(
             "SELECT e.seq, e.id, e.topic, e.user_id, e.subject, \
                  (e.published_at IS NOT NULL AND e.published_at < now() - interval '{REPAIR_GRACE_SECS} seconds'), \
-                 EXISTS (SELECT 1 FROM audit_logs a WHERE a.event_id = e.id), e.repair_attempts \
+                 EXISTS (SELECT 1 FROM audit_logs a WHERE a.event_id = e.id), e.repair_attempts, {REPAIR_DUE} \
              FROM events e WHERE e.seq > $1 AND e.topic IN {TASK_TOPICS} ORDER BY e.seq LIMIT {REPAIR_PAGE}"
         ))
         .arg(param::int64(after));
@@ -265,6 +271,7 @@ fn repair_pass(
                     settled: row.boolean(5)?,
                     audited: row.boolean(6)?,
                     repair_attempts: row.int(7)?,
+                    repair_due: row.boolean(8)?,
                 })
             })
             .collect::<Result<Vec<_>, spin_support::db::DbError>>()?;
@@ -295,9 +302,11 @@ fn repair_pass(
             }
             if needs_repair {
                 contiguous = false;
-                to_republish.push(event.id.clone());
-                if to_republish.len() >= REPAIR_MAX_PER_SWEEP {
-                    break 'pages;
+                if event.repair_due {
+                    to_republish.push(event.id.clone());
+                    if to_republish.len() >= REPAIR_MAX_PER_SWEEP {
+                        break 'pages;
+                    }
                 }
             } else if contiguous {
                 new_cursor = event.seq;
@@ -323,12 +332,10 @@ fn repair_pass(
         return Ok(());
     }
     // Claim the re-publishes whose back-off has passed, in one statement (replica-safe).
-    let claim = Statement::new(
+    let claim = Statement::new(format!(
         "UPDATE events SET repair_attempts = repair_attempts + 1, repaired_at = now() \
-         WHERE id = ANY($1::text[]::uuid[]) AND (repaired_at IS NULL OR repaired_at < now() - \
-             LEAST(interval '10 seconds' * power(2, LEAST(repair_attempts, 6)), interval '10 minutes')) \
-         RETURNING seq, id, topic, payload::text",
-    )
+         WHERE id = ANY($1::text[]::uuid[]) AND {REPAIR_DUE} RETURNING seq, id, topic, payload::text"
+    ))
     .arg(param::text_array(&to_republish));
     let claimed = claimed_from_rows(db.query(&claim)?)?;
     let (published, left) = publish_in_order(redis, &claimed);

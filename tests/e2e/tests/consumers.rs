@@ -588,6 +588,33 @@ async fn a_consumer_that_was_down_during_100_mutations_catches_up() {
 }
 
 #[tokio::test]
+async fn repairs_lost_while_the_consumers_are_still_down_are_retried_with_back_off() {
+    let app = spawn_app().await;
+    mutate(&app, "kim", 30).await;
+    let pg = app.pg().await;
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay_without_cron(&app, dir.path(), SWEEP_TOKEN);
+    // After the grace period the relay re-publishes into the void: nobody listens yet.
+    eventually("a first repair round", Duration::from_secs(40), || async {
+        let (status, summary) = sweep(&app, &relay, Some(SWEEP_TOKEN)).await;
+        if status == 200 && summary["repairRepublished"].as_i64().unwrap_or(0) > 0 {
+            Ok(())
+        } else {
+            Err(format!("{status} {summary}"))
+        }
+    })
+    .await;
+    // Backed off: an immediate second sweep re-publishes nothing.
+    let (_, summary) = sweep(&app, &relay, Some(SWEEP_TOKEN)).await;
+    assert_eq!(summary["repairRepublished"], 0, "{summary}");
+    assert_eq!(count(&pg, "SELECT count(*) FROM audit_logs").await, 0);
+
+    let _consumers = start(&app, &CONSUMERS);
+    sweep_until_consistent(&app, &relay, Duration::from_secs(90)).await;
+    assert!(count(&pg, "SELECT max(repair_attempts)::int8 FROM events").await >= 2);
+}
+
+#[tokio::test]
 async fn malformed_and_forged_messages_are_dropped_and_the_consumers_keep_working() {
     let app = spawn_app().await;
     let pg = app.pg().await;
