@@ -86,6 +86,8 @@ pub struct Summary {
     pub lost: u64,
     /// Rows that could not be read as a task (logged, left untouched).
     pub undecodable: u64,
+    /// Rows whose claim failed other than by the database being unavailable (logged, left armed).
+    pub failed: u64,
     pub batches: u64,
     /// The time budget ran out with due reminders possibly left for the next sweep.
     pub more_due: bool,
@@ -100,6 +102,7 @@ impl Summary {
             "already_notified": self.already_notified,
             "lost": self.lost,
             "undecodable": self.undecodable,
+            "failed": self.failed,
             "batches": self.batches,
             "more_due": self.more_due,
             "duration_ms": self.duration_ms,
@@ -107,7 +110,8 @@ impl Summary {
     }
 
     pub fn did_anything(&self) -> bool {
-        self.fired + self.skipped_completed + self.already_notified + self.undecodable > 0
+        self.fired + self.skipped_completed + self.already_notified + self.undecodable + self.failed
+            > 0
     }
 }
 

@@ -1,77 +1,61 @@
 //! One reminder sweep: read a bounded batch of due reminders (oldest first, through the
-//! partial index `tasks_reminders_due`), claim each in its own single statement, publish the
-//! committed events, and repeat until nothing is due or the time budget is spent.
+//! partial index `tasks_reminders_due`), claim them in small chunks, each chunk one
+//! statement, publish the committed events, and repeat until nothing is due or the time
+//! budget is spent.
 //!
-//! The claim is one data-modifying CTE (never an open transaction: Spin hands pooled
-//! connections back without a rollback):
-//! `UPDATE tasks SET reminder_sent = true ... WHERE ... AND NOT reminder_sent RETURNING`, then
-//! the notification `INSERT ... ON CONFLICT (task_id, reminder_at) DO NOTHING`, then the
-//! `reminder-due` outbox row only if the notification was inserted. The `NOT reminder_sent`
-//! re-check happens under the row lock, so concurrent sweeps (replicas, overlapping ticks,
-//! the cron and the HTTP route at once) fire each arming exactly once; the unique key on the
-//! notification is the second guard. The claim also requires the version that was read, so
-//! the event's task snapshot is exactly the claimed state; a task changed in between is
-//! simply read again by the next batch.
+//! A claim is one data-modifying statement (never an open transaction: Spin hands pooled
+//! connections back without a rollback). For every reminder of the chunk it locks the task
+//! row only if it is still the version that was read with the same arming unsent
+//! (`FOR UPDATE SKIP LOCKED`: a row another sweep is claiming right now is skipped, never
+//! waited for, so concurrent sweeps cannot deadlock), marks it sent, inserts the
+//! notification (`ON CONFLICT (task_id, reminder_at) DO NOTHING`, the second guard) and the
+//! `reminder-due` outbox row only where the notification was inserted. The lock and the
+//! re-check make concurrent sweeps (replicas, overlapping ticks, the cron and the HTTP route at
+//! once) fire each arming exactly once. Requiring the version that was read makes the event's
+//! task snapshot exactly the claimed state; a task changed in between is read again by the
+//! next batch. If a chunk fails for a reason other than the database being unavailable, its
+//! reminders are claimed one by one so that one odd row cannot hold back the others.
 
 use std::time::{Duration, Instant};
 
+use spin_sdk::pg4::ParameterValue;
 use spin_support::db::{param, Db, DbError, Row, Statement};
 use spin_support::outbox;
 use spin_support::task_store::{stored_task_from_row, TASK_COLUMNS};
 use todo_domain::event::EventEnvelope;
 use todo_domain::task::{Status, Task};
+use uuid::Uuid;
 
-use crate::reminder::{self, Summary};
+use crate::reminder::{self, Fired, Summary};
 
 pub struct SweepConfig {
     /// Rows read per batch.
     pub batch_size: usize,
+    /// Reminders claimed per statement.
+    pub chunk_size: usize,
     /// Stop starting new claims after this long (what is left waits for the next sweep).
     pub budget: Duration,
-    /// Publish the committed events after this many claims at the latest.
-    pub publish_every: usize,
 }
 
 impl Default for SweepConfig {
     fn default() -> Self {
         SweepConfig {
-            batch_size: 200,
+            batch_size: 500,
+            chunk_size: 50,
             budget: Duration::from_secs(3),
-            publish_every: 25,
         }
     }
 }
 
-enum Claim {
-    Fired(EventEnvelope),
-    SkippedCompleted,
-    AlreadyNotified,
-    Lost,
-}
-
-/// Runs one sweep. Fails only when the database fails (the caller reports it); events that
-/// were committed before the failure are still published.
+/// Runs one sweep. Fails only when the database is unavailable (the caller reports it);
+/// events committed before the failure are still published.
 pub fn run(config: &SweepConfig, correlation_id: &str) -> Result<Summary, DbError> {
     let started = Instant::now();
     let mut summary = Summary::default();
     let db = Db::open()?;
-    let result = sweep(&db, config, correlation_id, started, &mut summary);
+    let result = claim_batches(&db, config, correlation_id, started, &mut summary);
     summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     result.map(|()| summary)
-}
-
-fn sweep(
-    db: &Db,
-    config: &SweepConfig,
-    correlation_id: &str,
-    started: Instant,
-    summary: &mut Summary,
-) -> Result<(), DbError> {
-    let mut committed: Vec<EventEnvelope> = Vec::new();
-    let outcome = claim_batches(db, config, correlation_id, started, summary, &mut committed);
-    // Whatever was committed is published, even when the sweep stopped on an error.
-    outbox::publish_committed(db, &committed);
-    outcome
 }
 
 fn claim_batches(
@@ -80,47 +64,56 @@ fn claim_batches(
     correlation_id: &str,
     started: Instant,
     summary: &mut Summary,
-    committed: &mut Vec<EventEnvelope>,
 ) -> Result<(), DbError> {
-    // Rows that cannot be read as a task: skipped (and logged) for the rest of this sweep.
-    let mut undecodable: Vec<String> = Vec::new();
+    // Rows that cannot be read or claimed: skipped (and logged) for the rest of this sweep.
+    let mut excluded: Vec<String> = Vec::new();
     loop {
         if started.elapsed() >= config.budget {
             summary.more_due = true;
             return Ok(());
         }
-        let rows = db.query(&select_due(config.batch_size, &undecodable))?;
+        let rows = db.query(&select_due(config.batch_size, &excluded))?;
         summary.batches += 1;
         if rows.is_empty() {
             return Ok(());
         }
+        let mut tasks = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match stored_task_from_row(row) {
+                Ok(stored) => tasks.push(stored.task),
+                Err(e) => note_undecodable(row, &e, &mut excluded, summary),
+            }
+        }
         // Concurrent sweeps read the same oldest batch; starting each at its own offset lets
-        // them claim different rows instead of queueing on the same row locks.
-        let offset = (uuid::Uuid::new_v4().as_u128() % rows.len() as u128) as usize;
-        for i in 0..rows.len() {
+        // them claim different rows instead of skipping each other's locked ones.
+        if !tasks.is_empty() {
+            let offset = (Uuid::new_v4().as_u128() % tasks.len() as u128) as usize;
+            tasks.rotate_left(offset);
+        }
+        for chunk in tasks.chunks(config.chunk_size.max(1)) {
             if started.elapsed() >= config.budget {
                 summary.more_due = true;
                 return Ok(());
             }
-            let row = &rows[(offset + i) % rows.len()];
-            let task = match stored_task_from_row(row) {
-                Ok(stored) => stored.task,
-                Err(e) => {
-                    note_undecodable(row, &e, &mut undecodable, summary);
-                    continue;
-                }
-            };
-            match claim(db, &task, correlation_id)? {
-                Claim::Fired(event) => {
-                    summary.fired += 1;
-                    committed.push(event);
-                    if committed.len() >= config.publish_every {
-                        outbox::publish_committed(db, &std::mem::take(committed));
+            match claim_chunk(db, chunk, correlation_id) {
+                Ok(events) => tally(db, events, summary),
+                Err(DbError::Unavailable(cause)) => return Err(DbError::Unavailable(cause)),
+                Err(error) => {
+                    eprintln!("reminder sweep: claiming {} reminders failed ({error}); claiming them one by one", chunk.len());
+                    for task in chunk {
+                        match claim_chunk(db, std::slice::from_ref(task), correlation_id) {
+                            Ok(events) => tally(db, events, summary),
+                            Err(DbError::Unavailable(cause)) => {
+                                return Err(DbError::Unavailable(cause))
+                            }
+                            Err(error) => {
+                                eprintln!("reminder sweep: task {}: claim failed ({error}); its reminder is left armed", task.id);
+                                summary.failed += 1;
+                                excluded.push(task.id.to_string());
+                            }
+                        }
                     }
                 }
-                Claim::SkippedCompleted => summary.skipped_completed += 1,
-                Claim::AlreadyNotified => summary.already_notified += 1,
-                Claim::Lost => summary.lost += 1,
             }
         }
         if rows.len() < config.batch_size {
@@ -129,19 +122,31 @@ fn claim_batches(
     }
 }
 
-fn note_undecodable(
-    row: &Row,
-    error: &DbError,
-    undecodable: &mut Vec<String>,
-    summary: &mut Summary,
-) {
+/// Counts a chunk's outcomes and publishes its committed events.
+fn tally(db: &Db, outcomes: Vec<Outcome>, summary: &mut Summary) {
+    let mut events = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Fired(event) => {
+                summary.fired += 1;
+                events.push(event);
+            }
+            Outcome::SkippedCompleted => summary.skipped_completed += 1,
+            Outcome::AlreadyNotified => summary.already_notified += 1,
+            Outcome::Lost => summary.lost += 1,
+        }
+    }
+    outbox::publish_committed(db, &events);
+}
+
+fn note_undecodable(row: &Row, error: &DbError, excluded: &mut Vec<String>, summary: &mut Summary) {
     summary.undecodable += 1;
     match row.uuid(0) {
         Ok(id) => {
             eprintln!(
                 "reminder sweep: task {id} cannot be read ({error}); its reminder is left armed"
             );
-            undecodable.push(id.to_string());
+            excluded.push(id.to_string());
         }
         Err(e) => eprintln!("reminder sweep: a due task row has no readable id ({e}); skipped"),
     }
@@ -161,69 +166,122 @@ fn select_due(limit: usize, exclude: &[String]) -> Statement {
     .arg(param::int64(i64::try_from(limit).unwrap_or(i64::MAX)))
 }
 
-/// The claim's `UPDATE ... RETURNING`, a CTE body: only the version that was read, only while
-/// the same arming is still unsent.
-fn claim_update_sql(
-    statement: &mut Statement,
-    task: &Task,
-    reminder_at: chrono::DateTime<chrono::Utc>,
-) -> String {
-    format!(
-        "UPDATE tasks SET reminder_sent = true, version = version + 1 \
-         WHERE id = {} AND user_id = {} AND version = {} AND NOT reminder_sent \
-           AND reminder_at = {}::text::timestamptz \
-         RETURNING id, user_id, status, reminder_at",
-        statement.bind(param::uuid(task.id)),
-        statement.bind(param::text(&task.user_id)),
-        statement.bind(param::int64(task.version)),
-        statement.bind(param::instant(reminder_at)),
-    )
+enum Outcome {
+    Fired(EventEnvelope),
+    SkippedCompleted,
+    AlreadyNotified,
+    /// Another sweep holds or took it, or the task changed since it was read.
+    Lost,
 }
 
-fn claim(db: &Db, task: &Task, correlation_id: &str) -> Result<Claim, DbError> {
-    let Some(reminder_at) = task.reminder_at else {
-        return Ok(Claim::Lost);
-    };
-    let mut statement = Statement::default();
-    let update = claim_update_sql(&mut statement, task, reminder_at);
+fn texts(values: impl Iterator<Item = Option<String>>) -> ParameterValue {
+    ParameterValue::ArrayStr(values.collect())
+}
 
-    if task.status == Status::Completed {
-        statement.sql =
-            format!("WITH claimed AS ({update}) SELECT (SELECT count(*) FROM claimed)::int8");
-        let claimed = count(db.query_one(&statement)?.as_ref(), 0)?;
-        return Ok(if claimed == 1 {
-            Claim::SkippedCompleted
-        } else {
-            Claim::Lost
-        });
+/// The claim statement for `tasks` (as read; all with a reminder) and the reminders that
+/// fire if claimed (pending tasks only).
+fn claim_statement(tasks: &[&Task], fired: &[Option<Fired>]) -> Statement {
+    let mut st = Statement::default();
+    let ids = st.bind(texts(tasks.iter().map(|t| Some(t.id.to_string()))));
+    let users = st.bind(texts(tasks.iter().map(|t| Some(t.user_id.clone()))));
+    let versions = st.bind(ParameterValue::ArrayInt64(
+        tasks.iter().map(|t| Some(t.version)).collect(),
+    ));
+    let reminders = st.bind(texts(tasks.iter().map(|t| {
+        t.reminder_at
+            .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    })));
+    let notification_ids = st.bind(texts(
+        fired
+            .iter()
+            .map(|f| f.as_ref().map(|f| f.notification_id.to_string())),
+    ));
+    let messages = st.bind(texts(
+        fired.iter().map(|f| f.as_ref().map(|f| f.message.clone())),
+    ));
+    let created = st.bind(texts(
+        fired
+            .iter()
+            .map(|f| f.as_ref().map(|f| param_instant(f.created_at))),
+    ));
+    let event_ids = st.bind(texts(
+        fired
+            .iter()
+            .map(|f| f.as_ref().map(|f| f.event.id.to_string())),
+    ));
+    let payloads = st.bind(texts(
+        fired
+            .iter()
+            .map(|f| f.as_ref().map(|f| f.event.to_json().to_string())),
+    ));
+    st.sql = format!(
+        "WITH input AS ( \
+           SELECT * FROM unnest({ids}::text[]::uuid[], {users}::text[], {versions}::int8[], \
+                                {reminders}::text[]::timestamptz[], {notification_ids}::text[]::uuid[], \
+                                {messages}::text[], {created}::text[]::timestamptz[], \
+                                {event_ids}::text[]::uuid[], {payloads}::text[]::jsonb[]) \
+             AS i(id, user_id, version, reminder_at, notification_id, message, created_at, event_id, payload)), \
+         locked AS ( \
+           SELECT t.id FROM tasks t JOIN input i \
+             ON t.id = i.id AND t.user_id = i.user_id AND t.version = i.version AND t.reminder_at = i.reminder_at \
+           WHERE NOT t.reminder_sent \
+           FOR UPDATE OF t SKIP LOCKED), \
+         claimed AS ( \
+           UPDATE tasks t SET reminder_sent = true, version = t.version + 1 \
+           FROM locked l WHERE t.id = l.id AND NOT t.reminder_sent \
+           RETURNING t.id, t.user_id, t.status, t.reminder_at), \
+         n AS ( \
+           INSERT INTO notifications (id, user_id, task_id, message, read, created_at, reminder_at) \
+           SELECT i.notification_id, c.user_id, c.id, i.message, false, i.created_at, c.reminder_at \
+           FROM claimed c JOIN input i ON i.id = c.id \
+           WHERE c.status = 'pending' AND i.notification_id IS NOT NULL \
+           ORDER BY c.reminder_at, c.id \
+           ON CONFLICT (task_id, reminder_at) DO NOTHING \
+           RETURNING task_id), \
+         ev AS ( \
+           INSERT INTO events (id, topic, user_id, subject, payload) \
+           SELECT i.event_id, 'reminder-due', i.user_id, i.id::text, i.payload \
+           FROM input i JOIN n ON n.task_id = i.id \
+           ORDER BY i.reminder_at, i.id \
+           RETURNING id) \
+         SELECT c.id, c.status, EXISTS (SELECT 1 FROM n WHERE n.task_id = c.id) FROM claimed c"
+    );
+    st
+}
+
+fn param_instant(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Claims `tasks` in one statement; the outcome of each, in order.
+fn claim_chunk(db: &Db, tasks: &[Task], correlation_id: &str) -> Result<Vec<Outcome>, DbError> {
+    let tasks: Vec<&Task> = tasks.iter().filter(|t| t.reminder_at.is_some()).collect();
+    if tasks.is_empty() {
+        return Ok(Vec::new());
     }
-
-    let claimed_task = reminder::claimed_state(task);
-    let fired = reminder::fire(&claimed_task, spin_support::now(), correlation_id);
-    let notification = format!(
-        "INSERT INTO notifications (id, user_id, task_id, message, read, created_at, reminder_at) \
-         SELECT {}::uuid, c.user_id, c.id, {}::text, false, {}::text::timestamptz, c.reminder_at \
-         FROM claimed c WHERE c.status = 'pending' \
-         ON CONFLICT (task_id, reminder_at) DO NOTHING RETURNING id",
-        statement.bind(param::uuid(fired.notification_id)),
-        statement.bind(param::text(&fired.message)),
-        statement.bind(param::instant(fired.created_at)),
-    );
-    let events = outbox::insert_events_sql(&mut statement, "n", std::slice::from_ref(&fired.event));
-    statement.sql = format!(
-        "WITH claimed AS ({update}), n AS ({notification}), ev AS ({events}) \
-         SELECT (SELECT count(*) FROM claimed)::int8, (SELECT count(*) FROM n)::int8"
-    );
-    let row = db.query_one(&statement)?;
-    let claimed = count(row.as_ref(), 0)?;
-    let notified = count(row.as_ref(), 1)?;
-    Ok(match (claimed, notified) {
-        (1, 1) => Claim::Fired(fired.event),
-        (1, _) => Claim::AlreadyNotified,
-        _ => Claim::Lost,
-    })
-}
-
-fn count(row: Option<&Row>, column: usize) -> Result<i64, DbError> {
-    row.map_or(Ok(0), |r| r.int(column))
+    let now = spin_support::now();
+    let fired: Vec<Option<Fired>> = tasks
+        .iter()
+        .map(|t| {
+            (t.status == Status::Pending)
+                .then(|| reminder::fire(&reminder::claimed_state(t), now, correlation_id))
+        })
+        .collect();
+    let rows = db.query(&claim_statement(&tasks, &fired))?;
+    let mut claimed = std::collections::HashMap::new();
+    for row in &rows {
+        claimed.insert(row.uuid(0)?, (row.text(1)?, row.boolean(2)?));
+    }
+    Ok(tasks
+        .iter()
+        .zip(fired)
+        .map(|(task, fired)| match claimed.get(&task.id) {
+            None => Outcome::Lost,
+            Some((status, _)) if status.as_str() != Status::Pending.as_str() => {
+                Outcome::SkippedCompleted
+            }
+            Some((_, true)) => fired.map_or(Outcome::AlreadyNotified, |f| Outcome::Fired(f.event)),
+            Some((_, false)) => Outcome::AlreadyNotified,
+        })
+        .collect())
 }
