@@ -90,15 +90,27 @@ pub struct Runtime {
     pub components: HashMap<String, Arc<LoadedComponent>>,
 }
 
+/// Concurrent instances the pooling allocator holds: `SPIN_WASMTIME_INSTANCE_COUNT` (the
+/// variable Spin reads for the same limit), default 1000 like Spin.
+fn instance_count() -> u32 {
+    std::env::var("SPIN_WASMTIME_INSTANCE_COUNT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1000)
+}
+
 pub fn engine() -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    let n = instance_count();
     let mut pooling = PoolingAllocationConfig::default();
     pooling
-        .total_component_instances(1000)
-        .total_core_instances(4000)
-        .total_memories(2000)
-        .total_tables(4000)
+        .total_component_instances(n)
+        .total_stacks(n)
+        .total_core_instances(n.saturating_mul(4))
+        .total_memories(n.saturating_mul(2))
+        .total_tables(n.saturating_mul(4))
         .max_unused_warm_slots(100);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     Engine::new(&config)
