@@ -78,14 +78,19 @@ pub enum Match<'a> {
 
 /// A template matches when every literal segment is equal and every `{param}` segment is
 /// non-empty. Templates with more literal segments are tried first, so `read-all` wins over
-/// `{notification_id}`.
+/// `{notification_id}`; and, as in OpenAPI, a path owned by a more literal template is not
+/// matched by a less literal one for another method (`DELETE .../notifications/read-all` is a
+/// 405, not a delete of a notification named `read-all`).
 pub fn find<'a>(method: &str, segments: &[&'a str]) -> Match<'a> {
+    let literals = |template: &str| template.split('/').filter(|s| !s.starts_with('{')).count();
     let mut candidates: Vec<&(Route, &str, &str)> = ROUTES.iter().collect();
-    candidates.sort_by_key(|(_, _, template)| {
-        std::cmp::Reverse(template.split('/').filter(|s| !s.starts_with('{')).count())
-    });
+    candidates.sort_by_key(|(_, _, template)| std::cmp::Reverse(literals(template)));
     let mut path_exists = false;
+    let mut owner_literals = None;
     for (route, route_method, template) in candidates {
+        if owner_literals.is_some_and(|owner| literals(template) < owner) {
+            break;
+        }
         let parts: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
         if parts.len() != segments.len() {
             continue;
@@ -106,6 +111,7 @@ pub fn find<'a>(method: &str, segments: &[&'a str]) -> Match<'a> {
             return Match::Found(*route, params);
         }
         path_exists = true;
+        owner_literals = Some(literals(template));
     }
     if path_exists {
         Match::MethodNotAllowed
@@ -153,7 +159,11 @@ mod tests {
         );
         assert_eq!(
             allowed_methods(&["api", "u", "notifications", "read-all"]),
-            vec!["DELETE", "PATCH", "OPTIONS"]
+            vec!["PATCH", "OPTIONS"]
+        );
+        assert_eq!(
+            find("DELETE", &["api", "u", "notifications", "read-all"]),
+            Match::MethodNotAllowed
         );
         assert_eq!(
             find("GET", &["api", "openapi.json"]),

@@ -22,6 +22,13 @@ async fn method_not_allowed_lists_the_served_methods_in_allow() {
             "/api/alice/tasks".to_string(),
             "GET, POST, OPTIONS",
         ),
+        // A concrete path is not taken by a templated one for another method (found as
+        // `DELETE .../notifications/read-all` -> 422 "notification_id must be a UUID").
+        (
+            "DELETE",
+            "/api/alice/notifications/read-all".to_string(),
+            "PATCH, OPTIONS",
+        ),
     ] {
         let response = app
             .client
