@@ -615,6 +615,54 @@ async fn repairs_lost_while_the_consumers_are_still_down_are_retried_with_back_o
 }
 
 #[tokio::test]
+async fn an_unavailable_database_is_a_transient_failure_that_the_relay_repairs() {
+    let app = spawn_app().await;
+    let port = todo_e2e::test_support::free_port();
+    // Consumers whose database is down (nothing listens on that port).
+    let broken = app
+        .host_builder()
+        .variable(
+            "db_url",
+            format!("postgres://postgres@127.0.0.1:{port}/todo"),
+        )
+        .variable("db_host", format!("127.0.0.1:{port}"))
+        .component("audit-service")
+        .component("recurring-service")
+        .spawn();
+    let task = app
+        .create_task(
+            "lea",
+            json!({"title": "Yoga", "recurringRule": "weekly", "dueDate": "2027-06-01T18:00:00Z"}),
+        )
+        .await;
+    toggle(&app, "lea", task["id"].as_str().unwrap()).await;
+    // task-created, task-updated, task-completed: each fails and is dropped, nothing panics.
+    wait_for_lines(
+        &broken,
+        "not audited, the relay will retry",
+        3,
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_for_lines(
+        &broken,
+        "not processed, the relay will retry",
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
+    let mut broken = broken;
+    assert!(broken.is_running());
+    assert!(!broken.output().contains("panicked"), "{}", broken.output());
+    drop(broken);
+
+    let _consumers = start(&app, &CONSUMERS);
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay_without_cron(&app, dir.path(), SWEEP_TOKEN);
+    sweep_until_consistent(&app, &relay, Duration::from_secs(60)).await;
+}
+
+#[tokio::test]
 async fn malformed_and_forged_messages_are_dropped_and_the_consumers_keep_working() {
     let app = spawn_app().await;
     let pg = app.pg().await;
