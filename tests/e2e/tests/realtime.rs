@@ -229,6 +229,12 @@ async fn open_stream(app: &TestApp, client: &reqwest::Client, user: &str) -> Sse
 /// Starts realtime-fanout on a worker host and waits until it is subscribed to every channel.
 async fn start_fanout(app: &TestApp) -> HostProcess {
     let workers = app.host_builder().component("realtime-fanout").spawn();
+    wait_subscribed(app).await;
+    workers
+}
+
+/// Waits until every realtime channel has a subscriber.
+async fn wait_subscribed(app: &TestApp) {
     let client = redis::Client::open(app.redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -240,7 +246,7 @@ async fn start_fanout(app: &TestApp) -> HostProcess {
             .await
             .unwrap();
         if counts.iter().all(|(_, n)| *n >= 1) {
-            return workers;
+            return;
         }
         assert!(
             Instant::now() < deadline,
@@ -972,21 +978,81 @@ async fn keep_alives_flow_the_response_ends_after_its_lifetime_and_a_gone_client
     }
 }
 
+/// The real reminder path: notification-service's cron sweep records the notification and
+/// publishes `reminder-due` through the outbox; the stream gets it with the notification as the
+/// API returns it.
+#[tokio::test]
+async fn a_reminder_fired_by_notification_service_reaches_the_stream() {
+    let app = spawn_app().await;
+    let workers = app
+        .host_builder()
+        .component("realtime-fanout")
+        .component("notification-service")
+        .spawn();
+    wait_subscribed(&app).await;
+    let client = sse_client();
+    let mut alice = open_stream(&app, &client, "alice").await;
+    let mut bob = open_stream(&app, &client, "bob").await;
+    let remind_at = (chrono::Utc::now() + chrono::Duration::seconds(1))
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    let task = app
+        .create_task(
+            "alice",
+            json!({"title": "Call the dentist", "reminderAt": remind_at}),
+        )
+        .await;
+    let created = alice.next_event(WAIT).await;
+    assert_task_frame(
+        &created,
+        "task-created",
+        "created",
+        task["id"].as_str().unwrap(),
+        "alice",
+    );
+
+    // Cron cadence 5 s, plus slack for a loaded machine.
+    let (_, name, reminder) = alice.next_event(Duration::from_secs(30)).await;
+    assert_eq!(name, "reminder-due", "{reminder}");
+    assert_eq!(reminder["type"], "reminder");
+    assert_eq!(reminder["user_id"], "alice");
+    let listed: Value = app
+        .get("alice", "/api/alice/notifications")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        reminder["data"], listed[0],
+        "the notification as the API returns it"
+    );
+    assert_eq!(reminder["data"]["taskId"], task["id"]);
+    alice.assert_quiet(Duration::from_millis(1000)).await;
+    bob.assert_quiet(Duration::from_millis(200)).await;
+    drop(workers);
+}
+
 /// Redis down: an open stream ends (the client resumes later); a new connection gets `200`
 /// with only the retry hint and ends, so an EventSource keeps retrying instead of giving up
 /// on a 5xx; once Redis is back, streams work again.
 #[tokio::test]
 async fn a_redis_outage_ends_streams_and_tells_clients_to_retry() {
+    // A user no other test uses: while this test's Redis is down its port is free, and a
+    // redis-server started meanwhile by a concurrent test could take it (see the report).
+    const USER: &str = "outage-user";
     let mut app = spawn_app().await;
     let client = sse_client();
-    let mut open = open_stream(&app, &client, "alice").await;
+    let mut open = open_stream(&app, &client, USER).await;
     app.redis.stop();
     match open.next_item(Duration::from_secs(15)).await {
         Some(Item::End) => {}
         other => panic!("expected the stream to end, got {other:?}"),
     }
 
-    let mut refused = open_stream(&app, &client, "alice").await;
+    let mut refused = open_stream(&app, &client, USER).await;
     assert_eq!(refused.headers["content-type"], "text/event-stream");
     match refused.next_item(Duration::from_secs(15)).await {
         Some(Item::End) => {}
@@ -1000,9 +1066,9 @@ async fn a_redis_outage_ends_streams_and_tells_clients_to_retry() {
 
     app.redis.start_again();
     let _workers = start_fanout(&app).await;
-    let mut back = open_stream(&app, &client, "alice").await;
+    let mut back = open_stream(&app, &client, USER).await;
     let task = app
-        .create_task("alice", json!({"title": "after the outage"}))
+        .create_task(USER, json!({"title": "after the outage"}))
         .await;
     let event = back.next_event(WAIT).await;
     assert_task_frame(
@@ -1010,7 +1076,7 @@ async fn a_redis_outage_ends_streams_and_tells_clients_to_retry() {
         "task-created",
         "created",
         task["id"].as_str().unwrap(),
-        "alice",
+        USER,
     );
 }
 
