@@ -1,19 +1,18 @@
 //! `notification-service` end to end: the real component on the local host, real PostgreSQL,
 //! real Redis. Reminders are armed through the API; they fire through the component's cron
 //! trigger (a worker host started like `spin up --component-id notification-service`) or
-//! through the sweep route (`POST /internal/sweeps/reminders`, the same .wasm) on a host
-//! without cron triggers (as on the SpinKube shim, where a Kubernetes CronJob calls the
-//! route), which lets a test decide exactly when sweeps run.
+//! through the sweep route (`POST /internal/sweeps/reminders`: the same .wasm under the
+//! component id `notification-sweep`, which has no cron trigger, as the SpinKube shim needs;
+//! a Kubernetes CronJob calls it there), which lets a test decide exactly when sweeps run.
 //! Waits are bounded polls; no sleep is an assertion.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::StreamExt;
 use serde_json::{json, Value};
-use todo_e2e::test_support::{repo_root, HostBuilder, HostProcess};
-use todo_e2e::{spawn_app, TestApp, HS256_SECRET, SWEEP_TOKEN};
+use todo_e2e::test_support::{repo_root, HostProcess};
+use todo_e2e::{spawn_app, TestApp, SWEEP_TOKEN};
 use uuid::Uuid;
 
 const SWEEP_PATH: &str = "/internal/sweeps/reminders";
@@ -68,48 +67,16 @@ fn sweep_component(manifest: &str) -> String {
     panic!("spin.toml has no component for {SWEEP_PATH}");
 }
 
-/// spin.toml without its cron triggers (what the SpinKube shim runs), with component sources
-/// made absolute so it can live in a temp dir; and the sweep route's component id.
-fn manifest_without_cron(dir: &Path) -> (PathBuf, String) {
-    let root = repo_root();
-    let original = std::fs::read_to_string(root.join("spin.toml")).expect("read spin.toml");
-    let mut out = String::new();
-    let mut skipping = false;
-    for line in original.lines() {
-        if line.trim() == "[[trigger.cron]]" {
-            skipping = true;
-            continue;
-        }
-        if skipping {
-            if line.trim().is_empty() {
-                skipping = false;
-            }
-            continue;
-        }
-        let line = line.replace(
-            "source = \"target/",
-            &format!("source = \"{}/target/", root.display()),
-        );
-        out.push_str(&line);
-        out.push('\n');
-    }
-    assert!(!out.contains("trigger.cron") && !out.contains("cron_expression"));
-    let path = dir.join("spin-no-cron.toml");
-    std::fs::write(&path, &out).expect("write manifest");
-    (path, sweep_component(&out))
-}
-
-/// The sweep route's component alone, HTTP trigger only: sweeps run exactly when a test POSTs.
-fn http_sweeper(app: &TestApp, dir: &Path, sweep_token: &str) -> HostProcess {
-    let (manifest, component) = manifest_without_cron(dir);
-    HostBuilder::new(manifest)
-        .runtime_config(app.runtime_config_path())
-        .current_dir(dir)
-        .variable("db_url", &app.db.url)
-        .variable("db_host", &app.db.host_port)
-        .variable("redis_url", app.redis.url())
-        .variable("redis_host", app.redis.host_port())
-        .variable("jwt_hs256_secret", HS256_SECRET)
+/// The sweep route's component alone (in spin.toml it has no cron trigger: the SpinKube shim
+/// refuses those): sweeps run exactly when a test POSTs.
+fn http_sweeper(app: &TestApp, sweep_token: &str) -> HostProcess {
+    let manifest = std::fs::read_to_string(repo_root().join("spin.toml")).expect("read spin.toml");
+    let component = sweep_component(&manifest);
+    assert!(
+        !manifest.contains(&format!("component = \"{component}\"\ncron_expression")),
+        "{component} must not have a cron trigger"
+    );
+    app.host_builder()
         .variable("sweep_token", sweep_token)
         .component(&component)
         .spawn()
@@ -330,8 +297,7 @@ async fn reminder_fires_once_on_the_cron_cadence_and_not_before() {
 #[tokio::test]
 async fn five_hundred_reminders_in_one_second_three_concurrent_sweeps_fire_each_once() {
     let app = spawn_app().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sweeper = http_sweeper(&app, dir.path(), SWEEP_TOKEN);
+    let sweeper = http_sweeper(&app, SWEEP_TOKEN);
 
     // 500 reminders due at the same instant (in the past: due as soon as a sweep looks), 50 users.
     let due_at = rfc3339((Utc::now() - chrono::Duration::seconds(1)).trunc_subsecs(0));
@@ -420,8 +386,7 @@ async fn five_hundred_reminders_in_one_second_three_concurrent_sweeps_fire_each_
 #[tokio::test]
 async fn rearmed_reminder_fires_again_once_completed_and_deleted_tasks_never_fire() {
     let app = spawn_app().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sweeper = http_sweeper(&app, dir.path(), SWEEP_TOKEN);
+    let sweeper = http_sweeper(&app, SWEEP_TOKEN);
     let past = |s: i64| rfc3339(Utc::now() - chrono::Duration::seconds(s));
 
     // Sub-millisecond precision survives the claim (the claim matches reminder_at exactly).
@@ -563,8 +528,7 @@ async fn reminders_due_while_the_service_was_stopped_fire_once_when_it_starts() 
 #[tokio::test]
 async fn sweep_route_requires_the_token_and_does_nothing_without_it() {
     let app = spawn_app().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sweeper = http_sweeper(&app, dir.path(), SWEEP_TOKEN);
+    let sweeper = http_sweeper(&app, SWEEP_TOKEN);
     let task = app
         .create_task("alice", json!({"title": "Due", "reminderAt": rfc3339(Utc::now() - chrono::Duration::seconds(1))}))
         .await;
@@ -620,8 +584,7 @@ async fn sweep_route_requires_the_token_and_does_nothing_without_it() {
     assert_eq!(notifications_of_task(&app, &task_id).await.len(), 1);
 
     // An unconfigured deployment is closed, whatever is presented.
-    let dir2 = tempfile::tempdir().unwrap();
-    let unconfigured = http_sweeper(&app, dir2.path(), "");
+    let unconfigured = http_sweeper(&app, "");
     let again = app
         .create_task("alice", json!({"title": "Due too", "reminderAt": rfc3339(Utc::now() - chrono::Duration::seconds(1))}))
         .await;
@@ -646,8 +609,7 @@ async fn sweep_route_requires_the_token_and_does_nothing_without_it() {
 #[tokio::test]
 async fn fired_notifications_are_only_reachable_by_their_owner() {
     let app = spawn_app().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sweeper = http_sweeper(&app, dir.path(), SWEEP_TOKEN);
+    let sweeper = http_sweeper(&app, SWEEP_TOKEN);
     let past = rfc3339(Utc::now() - chrono::Duration::seconds(1));
     app.create_task("alice", json!({"title": "Alice's", "reminderAt": past}))
         .await;
@@ -750,8 +712,7 @@ async fn fired_notifications_are_only_reachable_by_their_owner() {
 #[tokio::test]
 async fn odd_rows_are_skipped_and_logged_and_never_hold_back_the_others() {
     let app = spawn_app().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sweeper = http_sweeper(&app, dir.path(), SWEEP_TOKEN);
+    let sweeper = http_sweeper(&app, SWEEP_TOKEN);
     let past = rfc3339(Utc::now() - chrono::Duration::seconds(1));
     let mut normal = Vec::new();
     for i in 0..5 {
@@ -1035,8 +996,7 @@ async fn bench_sweep_with_many_pending_and_some_due() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000);
     let app = spawn_app().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sweeper = http_sweeper(&app, dir.path(), SWEEP_TOKEN);
+    let sweeper = http_sweeper(&app, SWEEP_TOKEN);
     let pg = app.pg().await;
     // Due ones 1-60 s ago; the rest 1 h to ~1 year ahead. 100 users.
     pg.execute(
