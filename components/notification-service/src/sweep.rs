@@ -184,13 +184,11 @@ fn claim_statement(tasks: &[&Task], fired: &[Option<Fired>]) -> Statement {
     let mut st = Statement::default();
     let ids = st.bind(texts(tasks.iter().map(|t| Some(t.id.to_string()))));
     let users = st.bind(texts(tasks.iter().map(|t| Some(t.user_id.clone()))));
-    let versions = st.bind(ParameterValue::ArrayInt64(
-        tasks.iter().map(|t| Some(t.version)).collect(),
+    // Every array is bound as text[] and cast in SQL (Spin binds ArrayStr as text[]).
+    let versions = st.bind(texts(tasks.iter().map(|t| Some(t.version.to_string()))));
+    let reminders = st.bind(texts(
+        tasks.iter().map(|t| t.reminder_at.map(param_instant)),
     ));
-    let reminders = st.bind(texts(tasks.iter().map(|t| {
-        t.reminder_at
-            .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-    })));
     let notification_ids = st.bind(texts(
         fired
             .iter()
@@ -216,7 +214,7 @@ fn claim_statement(tasks: &[&Task], fired: &[Option<Fired>]) -> Statement {
     ));
     st.sql = format!(
         "WITH input AS ( \
-           SELECT * FROM unnest({ids}::text[]::uuid[], {users}::text[], {versions}::int8[], \
+           SELECT * FROM unnest({ids}::text[]::uuid[], {users}::text[], {versions}::text[]::int8[], \
                                 {reminders}::text[]::timestamptz[], {notification_ids}::text[]::uuid[], \
                                 {messages}::text[], {created}::text[]::timestamptz[], \
                                 {event_ids}::text[]::uuid[], {payloads}::text[]::jsonb[]) \
