@@ -66,6 +66,9 @@ fn handle(incoming: IncomingRequest) -> Response {
     let request_id = spin_support::http::request_id(header(&incoming, "x-request-id").as_deref());
     let mut response =
         route(&incoming, &request_id).unwrap_or_else(|error| error.to_response(&request_id));
+    if *response.status() == 401 {
+        response.set_header("www-authenticate", "Bearer");
+    }
     response.set_header("x-request-id", request_id);
     response.set_header("cache-control", "no-store");
     response

@@ -560,6 +560,7 @@ async fn sweep_route_requires_the_token_and_does_nothing_without_it() {
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 401, "{name}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer", "{name}");
         let body: Value = response.json().await.unwrap();
         assert!(body["detail"].is_string(), "{name}: {body}");
     }
