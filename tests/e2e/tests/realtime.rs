@@ -591,6 +591,111 @@ async fn an_event_published_twice_is_delivered_once_and_garbage_is_ignored() {
     assert_eq!(len, 2);
 }
 
+/// The component id spin.toml routes `/internal/sweeps/outbox` to.
+fn outbox_sweep_component() -> String {
+    let text =
+        std::fs::read_to_string(todo_e2e::test_support::repo_root().join("spin.toml")).unwrap();
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .skip_while(|line| *line != r#"route = "/internal/sweeps/outbox""#)
+        .skip(1);
+    let line = lines
+        .next()
+        .expect("spin.toml routes /internal/sweeps/outbox");
+    line.strip_prefix("component = \"")
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("unexpected line after the sweep route: {line}"))
+        .to_string()
+}
+
+/// The real relay publishing an event the API had already published (the API crashed between
+/// its publish and marking the row): the stream still carries it once.
+#[tokio::test]
+async fn an_event_republished_by_the_outbox_relay_is_delivered_once() {
+    let app = spawn_app().await;
+    let workers = app
+        .host_builder()
+        .component("realtime-fanout")
+        .component(&outbox_sweep_component())
+        .spawn();
+    wait_subscribed(&app).await;
+    assert!(workers.wait_for_output("Serving http://", Duration::from_secs(10)));
+    let sweep_url = workers
+        .output()
+        .lines()
+        .find_map(|line| line.split("Serving ").nth(1))
+        .map(|url| {
+            format!(
+                "{}/internal/sweeps/outbox",
+                url.trim().trim_end_matches('/')
+            )
+        })
+        .unwrap();
+    let client = sse_client();
+    let mut stream = open_stream(&app, &client, "alice").await;
+
+    let first = app
+        .create_task("alice", json!({"title": "published twice"}))
+        .await;
+    let first_id = first["id"].as_str().unwrap();
+    let event = stream.next_event(WAIT).await;
+    assert_task_frame(&event, "task-created", "created", first_id, "alice");
+    let reset = app
+        .pg()
+        .await
+        .execute(
+            "UPDATE events SET published_at = NULL, created_at = now() - interval '1 minute' \
+             WHERE subject = $1",
+            &[&first_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reset, 1);
+    let response = app
+        .client
+        .post(&sweep_url)
+        .bearer_auth(todo_e2e::SWEEP_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let republished = app
+        .pg()
+        .await
+        .query_one(
+            "SELECT published_at IS NOT NULL FROM events WHERE subject = $1",
+            &[&first_id],
+        )
+        .await
+        .unwrap();
+    assert!(
+        republished.get::<_, bool>(0),
+        "the relay published the event again"
+    );
+    assert!(
+        workers.wait_for_output("already appended, skipped", Duration::from_secs(10)),
+        "the fanout received the republished event: {}",
+        workers.output()
+    );
+
+    let second = app.create_task("alice", json!({"title": "barrier"})).await;
+    let next = stream.next_event(WAIT).await;
+    assert_task_frame(
+        &next,
+        "task-created",
+        "created",
+        second["id"].as_str().unwrap(),
+        "alice",
+    );
+    stream.assert_quiet(Duration::from_millis(1000)).await;
+}
+
 #[tokio::test]
 async fn two_hundred_streams_for_twenty_users_each_get_exactly_their_users_events() {
     const USERS: usize = 20;
@@ -1058,10 +1163,14 @@ async fn a_redis_outage_ends_streams_and_tells_clients_to_retry() {
         Some(Item::End) => {}
         other => panic!("expected an immediate end, got {other:?}"),
     }
-    let output = app.api.output();
+    // The host forwards guest logs asynchronously: wait for the line.
     assert!(
-        output.contains("Redis unavailable, the client is told to retry"),
-        "{output}"
+        app.api.wait_for_output(
+            "Redis unavailable, the client is told to retry",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        app.api.output()
     );
 
     app.redis.start_again();
