@@ -210,6 +210,7 @@ impl Cursor {
                     let t = k
                         .as_i64()
                         .and_then(DateTime::<Utc>::from_timestamp_micros)
+                        .filter(|t| crate::task::instant_in_range(*t))
                         .ok_or_else(|| bad("bad instant key"))?;
                     CursorKey::Instant(Some(t))
                 }
@@ -578,6 +579,31 @@ mod tests {
     use super::*;
     use crate::task::tests::sample_task;
     use crate::task::Title;
+
+    /// A forged cursor whose instant key is beyond years 0001-9999 in UTC is refused (it would
+    /// be bound as text PostgreSQL cannot read: a 500 instead of a 422).
+    #[test]
+    fn cursor_instant_key_out_of_range_is_refused() {
+        let id = Uuid::nil().to_string();
+        for k in [
+            i64::MAX / 2,
+            -62_135_596_800_000_001,
+            253_402_300_800_000_000,
+        ] {
+            let raw = URL_SAFE_NO_PAD
+                .encode(json!({"s": "createdAt", "o": "desc", "k": k, "i": id}).to_string());
+            assert_eq!(
+                Cursor::decode(&raw).unwrap_err(),
+                "invalid cursor: bad instant key",
+                "{k}"
+            );
+        }
+        let ok = URL_SAFE_NO_PAD.encode(
+            json!({"s": "createdAt", "o": "desc", "k": 253_402_300_799_999_999_i64, "i": id})
+                .to_string(),
+        );
+        assert!(Cursor::decode(&ok).is_ok());
+    }
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
         v.iter()

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -430,23 +430,49 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
         return Err(bad());
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
-        return to_micros(dt.with_timezone(&Utc)).ok_or_else(bad);
+        return to_micros(dt.with_timezone(&Utc))
+            .ok_or_else(bad)
+            .and_then(|t| in_range(t, s));
     }
     // Naive forms (no offset): taken as UTC.
     let normalized = t.replacen(' ', "T", 1);
     if naive_shape(t, true) {
         for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
             if let Ok(ndt) = NaiveDateTime::parse_from_str(&normalized, fmt) {
-                return to_micros(ndt.and_utc()).ok_or_else(bad);
+                return to_micros(ndt.and_utc())
+                    .ok_or_else(bad)
+                    .and_then(|t| in_range(t, s));
             }
         }
     }
     if naive_shape(t, false) {
         if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-            return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+            return in_range(
+                d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc(),
+                s,
+            );
         }
     }
     Err(bad())
+}
+
+/// Whether `t` is an instant the API can take and give back: years 0001-9999 in UTC. RFC 3339
+/// (and so [`format_instant`]) cannot write other years, and PostgreSQL refuses the text it
+/// would get, so an input beyond them (e.g. `9999-12-31T23:59:59-23:59`, which is year 10000
+/// in UTC, or `0000-01-01T00:00:00Z`) is a validation error rather than a failed write.
+pub fn instant_in_range(t: DateTime<Utc>) -> bool {
+    (1..=9999).contains(&t.year())
+}
+
+fn in_range(t: DateTime<Utc>, input: &str) -> Result<DateTime<Utc>, String> {
+    if instant_in_range(t) {
+        Ok(t)
+    } else {
+        Err(format!(
+            "instant '{}' is out of range: years 0001-9999 in UTC",
+            shorten(input)
+        ))
+    }
 }
 
 /// Truncates to microseconds and folds a leap second (`23:59:60`) into the next minute, as
@@ -708,6 +734,39 @@ impl Task {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// Found by the `instant` fuzz target: these parsed, then the API rendered them as
+    /// `+10000-01-01T23:58:59.000Z` / `-0001-12-31T23:00:00.000Z` (not RFC 3339, refused by
+    /// PostgreSQL and by parse_instant itself), so a create with such a dueDate was a 500.
+    #[test]
+    fn instants_beyond_years_1_to_9999_in_utc_are_refused() {
+        for input in [
+            "9999-12-31T23:59:59-23:59",
+            "0000-01-01T00:00:00Z",
+            "0000-01-01T00:00:00+01:00",
+            "0001-01-01T00:00:00+01:00",
+            "0000-06-01",
+            "0000-06-01T12:00",
+        ] {
+            let err = parse_instant(input).unwrap_err();
+            assert!(err.contains("out of range"), "{input}: {err}");
+        }
+        for input in [
+            "0001-01-01T00:00:00Z",
+            "0001-01-01T00:00:00-01:00",
+            "9999-12-31T23:59:59.999999Z",
+            "9999-12-31T23:59:59+23:59",
+        ] {
+            let t = parse_instant(input).unwrap();
+            assert_eq!(
+                parse_instant(&format_instant(t))
+                    .unwrap()
+                    .timestamp_millis(),
+                t.timestamp_millis(),
+                "{input}"
+            );
+        }
+    }
 
     #[test]
     fn enums_parse_case_insensitive_and_trimmed() {
