@@ -47,3 +47,64 @@ async fn method_not_allowed_lists_the_served_methods_in_allow() {
         assert_eq!(body, json!({"detail": "Method Not Allowed"}));
     }
 }
+
+/// Found by the `instant` fuzz target (crates/domain/fuzz): instants whose UTC value is outside
+/// years 0001-9999 parsed, then failed in PostgreSQL: a 500 instead of a 422.
+#[tokio::test]
+async fn instants_beyond_years_1_to_9999_are_422_not_500() {
+    let app = spawn_app().await;
+    for due in [
+        "9999-12-31T23:59:59-23:59",
+        "0000-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",
+    ] {
+        let response = app
+            .post(
+                "alice",
+                "/api/alice/tasks",
+                &json!({"title": "t", "dueDate": due}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{due}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body["detail"][0]["loc"],
+            json!(["body", "dueDate"]),
+            "{due}"
+        );
+    }
+    for query in [
+        "due_before=0000-01-01",
+        "due_after=9999-12-31T23:59:59-23:59",
+    ] {
+        let response = app
+            .get("alice", &format!("/api/alice/tasks?{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{query}");
+    }
+    // A forged cursor with an instant key beyond year 9999.
+    let cursor = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        json!({"s": "createdAt", "o": "desc", "k": 253_402_300_800_000_000_i64, "i": uuid::Uuid::nil()})
+            .to_string(),
+    );
+    let response = app
+        .get("alice", &format!("/api/alice/tasks?cursor={cursor}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    // The limits themselves are fine.
+    let task = app
+        .create_task(
+            "alice",
+            json!({"title": "t", "dueDate": "9999-12-31T23:59:59+23:59", "reminderAt": "0001-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(task["dueDate"], "9999-12-31T00:00:59.000Z");
+    assert_eq!(task["reminderAt"], "0001-01-01T00:00:00.000Z");
+}
