@@ -1,3 +1,4 @@
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -56,9 +57,25 @@ impl RedisServer {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start redis-server (is it installed? scripts/test installs it)");
+        let pid = child.id();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        // Wait until *our* server answers on the port: after a stop, another test's
+        // redis-server could have taken it, and talking to that one would be silently wrong.
+        loop {
+            match server_pid(self.port) {
+                Some(answering) if answering == pid => return,
+                Some(other) => panic!(
+                    "port {} is served by another redis-server (pid {other}), not ours (pid {pid})",
+                    self.port
+                ),
+                None => {}
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("redis-server on port {} exited at start: {status}", self.port);
+                }
+            }
             assert!(
                 Instant::now() < deadline,
                 "redis-server did not start on port {}",
@@ -75,6 +92,26 @@ impl RedisServer {
             let _ = child.wait();
         }
     }
+}
+
+/// The `process_id` of the redis-server answering on `port`, if one answers.
+fn server_pid(port: u16) -> Option<u32> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream.write_all(b"INFO server\r\n").ok()?;
+    let mut reply = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&reply).contains("process_id:") || !reply.ends_with(b"\r\n") {
+        let n = stream.read(&mut buffer).ok()?;
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buffer[..n]);
+    }
+    String::from_utf8_lossy(&reply)
+        .lines()
+        .find_map(|line| line.strip_prefix("process_id:"))
+        .and_then(|pid| pid.trim().parse().ok())
 }
 
 impl Drop for RedisServer {
