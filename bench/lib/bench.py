@@ -30,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# release (default) or debug: the smoke run in CI uses the debug host scripts/test already built.
+HOST_PROFILE = os.environ.get("BENCH_HOST_PROFILE", "release")
 BENCH = REPO / "bench"
 LUA = BENCH / "lib" / "api.lua"
 PG_OPTS = "-c synchronous_commit=off"
@@ -86,7 +88,7 @@ class Infra:
 
     def start_host(self, args, env, name):
         logf = open(self.work / f"{name}.log", "w+")
-        proc = subprocess.Popen([str(REPO / "target/release/todo-host"), "up", "--listen", "127.0.0.1:0"] + args,
+        proc = subprocess.Popen([str(REPO / f"target/{HOST_PROFILE}/todo-host"), "up", "--listen", "127.0.0.1:0"] + args,
                                 stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         self.procs.append(proc)
         deadline = time.time() + 120
@@ -419,8 +421,8 @@ def summary_ms(values):
     values = sorted(values)
     if not values:
         return None
-    return {"n": len(values), "p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99),
-            "max_ms": values[-1]}
+    return {"n": len(values), "p50_ms": round(percentile(values, 50), 3),
+            "p99_ms": round(percentile(values, 99), 3), "max_ms": round(values[-1], 3)}
 
 
 def response_to_redis_event(client, redis_port, user, task_id, n):
@@ -483,8 +485,8 @@ SCENARIOS = {
     "get": ("get", "big", "get one task (random of N)"),
     "list10k": ("list", "big", "list page 1 (100) of N tasks"),
     "stats10k": ("stats", "big", "stats over N tasks"),
-    "toggle": ("toggle", "big", "toggle (PATCH .../complete, random of N)"),
-    "update": ("update", "big", "update title (PUT, random of N)"),
+    "toggle": ("toggle", "big", "toggle (random of N)"),
+    "update": ("update", "big", "update title (random of N)"),
     "create": ("create", "big", "create (POST)"),
 }
 ORDER = ["list100", "stats100", "get", "list10k", "stats10k", "toggle", "update", "create"]
@@ -504,7 +506,8 @@ def main():
                     help="run the event benchmarks (bench/realtime.sh, consumers.sh, reminders.sh); default: on unless --quick")
     ap.add_argument("--no-events", dest="events", action="store_false")
     ap.add_argument("--out", help="JSON output file (default bench/results/<UTC timestamp>.json)")
-    ap.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--perf", metavar="DIR", help="record `perf record -a -g` (whole machine) during each API measurement into DIR")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary work directory (logs, pgbench scripts)")
     a = ap.parse_args()
 
     duration = a.duration or (1 if a.quick else 5)
@@ -552,7 +555,7 @@ def main():
             host_pid = host.pid
             user = "bench-user"
             token = hs256_token(secret, user)
-            result["target"] = "local host (target/release/todo-host, component backend-api)"
+            result["target"] = f"local host (target/{HOST_PROFILE}/todo-host, component backend-api)"
         client = Client(url, token)
         prefix = f"/api/{user}"
         cols = None if external else task_columns()
@@ -578,7 +581,16 @@ def main():
             rows = {}
             for c in conns:
                 peak_ok = host_pid is not None and reset_peak(host_pid)
+                perf = None
+                if a.perf:
+                    Path(a.perf).mkdir(parents=True, exist_ok=True)
+                    perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-a", "-g", "-o",
+                                             str(Path(a.perf) / f"{name}-c{c}.data")],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 api = run_wrk(url, kind, c, duration, token, prefix, ids_file, work)
+                if perf:
+                    perf.send_signal(2)
+                    perf.wait()
                 if peak_ok:
                     api["host_peak_rss_mib"] = round(proc_status(host_pid, "VmHWM") / 1024, 1)
                 row = {"api": api}
