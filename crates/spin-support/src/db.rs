@@ -42,14 +42,7 @@ impl From<pg4::PgError> for DbError {
                 _ => DbError::Query(format!("{} ({})", e.message, e.code)),
             },
             pg4::PgError::QueryFailed(pg4::QueryError::Text(text)) => {
-                let lower = text.to_ascii_lowercase();
-                if lower.contains("connection")
-                    && (lower.contains("closed")
-                        || lower.contains("reset")
-                        || lower.contains("refused"))
-                    || lower.contains("error communicating")
-                    || lower.contains("timed out")
-                {
+                if text_means_unavailable(&text) {
                     DbError::Unavailable(text)
                 } else {
                     DbError::Query(text)
@@ -60,6 +53,21 @@ impl From<pg4::PgError> for DbError {
             | pg4::PgError::Other(text) => DbError::Query(text),
         }
     }
+}
+
+/// Whether a text-only query failure says the connection is gone. Spin (and the local host)
+/// send tokio-postgres' `Debug` form, e.g. `Error { kind: Closed, cause: None }` for a pooled
+/// connection whose server was restarted, or `Error { kind: Io, cause: ... }`: those are
+/// outages (503), not query bugs (500).
+fn text_means_unavailable(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.contains("connection")
+        && (lower.contains("closed") || lower.contains("reset") || lower.contains("refused"))
+        || lower.contains("error communicating")
+        || lower.contains("timed out")
+        || lower.contains("kind: closed")
+        || lower.contains("kind: io")
+        || lower.contains("kind: connect")
 }
 
 /// One connection for the lifetime of a request or message.
@@ -284,5 +292,36 @@ impl Row {
                 }),
             _ => self.unexpected(column, "jsonb"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by tests/e2e/tests/faults.rs: after a PostgreSQL restart, a pooled connection's
+    /// query failed with `Error { kind: Closed, cause: None }` and the API answered 500.
+    #[test]
+    fn closed_and_io_failures_are_unavailable() {
+        for text in [
+            "Error { kind: Closed, cause: None }",
+            "Error { kind: Io, cause: Some(Os { code: 104, kind: ConnectionReset, message: \"Connection reset by peer\" }) }",
+            "Error { kind: Connect, cause: Some(Os { code: 111, kind: ConnectionRefused }) }",
+            "connection closed",
+        ] {
+            assert!(
+                matches!(
+                    DbError::from(pg4::PgError::QueryFailed(pg4::QueryError::Text(text.into()))),
+                    DbError::Unavailable(_)
+                ),
+                "{text}"
+            );
+        }
+        assert!(matches!(
+            DbError::from(pg4::PgError::QueryFailed(pg4::QueryError::Text(
+                "Error { kind: ToSql(0), cause: None }".into()
+            ))),
+            DbError::Query(_)
+        ));
     }
 }
