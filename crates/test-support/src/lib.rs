@@ -8,10 +8,12 @@
 
 mod database;
 mod host;
+mod postgres_server;
 mod redis_server;
 
 pub use database::{empty_database, fresh_database, TestDatabase};
 pub use host::{host_binary, HostBuilder, HostProcess};
+pub use postgres_server::PostgresServer;
 pub use redis_server::RedisServer;
 
 use std::net::TcpListener;
