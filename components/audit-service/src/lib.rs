@@ -24,15 +24,8 @@ const SERVICE: &str = "audit-service";
 
 #[redis_component]
 fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
-    let event = match EventEnvelope::parse(&message) {
-        Ok(event) => event,
-        Err(reason) => {
-            eprintln!(
-                "{SERVICE}: dropping malformed message ({} bytes): {reason}",
-                message.len()
-            );
-            return Ok(());
-        }
+    let Some(event) = spin_support::outbox::parse_message(SERVICE, &message) else {
+        return Ok(());
     };
     if event.topic == Topic::ReminderDue {
         eprintln!(

@@ -4,8 +4,8 @@
 use futures::StreamExt;
 use serde_json::Value;
 use spin_sdk::http::IncomingRequest;
-use spin_support::auth::{self, AuthConfig};
-use spin_support::http::ApiError;
+use spin_support::auth;
+use spin_support::http::{header, ApiError};
 use todo_domain::error::FieldError;
 use uuid::Uuid;
 
@@ -17,15 +17,6 @@ pub struct Context {
     pub path: String,
     pub query: String,
     authorization: Option<String>,
-}
-
-fn header(incoming: &IncomingRequest, name: &str) -> Option<String> {
-    incoming
-        .headers()
-        .get(name)
-        .into_iter()
-        .next()
-        .and_then(|value| String::from_utf8(value).ok())
 }
 
 impl Context {
@@ -47,19 +38,7 @@ impl Context {
     /// Authenticates the bearer token and checks that the path's user is the token's subject.
     pub async fn authorize(&self, path_user: &str) -> Result<String, ApiError> {
         let token = auth::bearer_token(self.authorization.as_deref())?;
-        let subject = match auth::authenticate(token, &AuthConfig::from_variables()).await {
-            Ok(subject) => subject,
-            Err(error) => {
-                eprintln!("request {}: {error}", self.request_id);
-                return Err(error.into());
-            }
-        };
-        if subject != path_user {
-            return Err(ApiError::Forbidden(
-                "Not authorized to access this user's data".into(),
-            ));
-        }
-        Ok(subject)
+        spin_support::http::authorize_path_user(token, path_user, &self.request_id).await
     }
 
     pub fn query_pairs(&self) -> Vec<(String, String)> {
@@ -77,7 +56,7 @@ impl Segments {
         Segments(
             path.split('/')
                 .filter(|s| !s.is_empty())
-                .map(percent_decode)
+                .map(spin_support::http::decode_path_segment)
                 .collect(),
         )
     }
@@ -85,15 +64,6 @@ impl Segments {
     pub fn as_slice(&self) -> Vec<&str> {
         self.0.iter().map(String::as_str).collect()
     }
-}
-
-fn percent_decode(segment: &str) -> String {
-    // form_urlencoded would also turn '+' into ' ', which is wrong in a path.
-    let escaped = segment.replace('+', "%2B");
-    form_urlencoded::parse(format!("s={escaped}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 pub struct Request<'a> {

@@ -16,7 +16,7 @@ mod sweep;
 
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, Response};
-use spin_support::http::{json_response, ApiError};
+use spin_support::http::{header, json_response, ApiError};
 
 mod cron {
     wit_bindgen::generate!({
@@ -51,45 +51,19 @@ fn log_summary(correlation_id: &str, summary: &reminder::Summary) {
     }
 }
 
-fn header(incoming: &IncomingRequest, name: &str) -> Option<String> {
-    incoming
-        .headers()
-        .get(name)
-        .into_iter()
-        .next()
-        .and_then(|value| String::from_utf8(value).ok())
-}
-
 /// The sweep route. The body is never read.
 #[spin_sdk::http_component]
 fn handle(incoming: IncomingRequest) -> Response {
     let request_id = spin_support::http::request_id(header(&incoming, "x-request-id").as_deref());
     let mut response =
         route(&incoming, &request_id).unwrap_or_else(|error| error.to_response(&request_id));
-    if *response.status() == 401 {
-        response.set_header("www-authenticate", "Bearer");
-    }
     response.set_header("x-request-id", request_id);
     response.set_header("cache-control", "no-store");
     response
 }
 
 fn route(incoming: &IncomingRequest, request_id: &str) -> Result<Response, ApiError> {
-    let Some(configured) = spin_support::config::optional("sweep_token") else {
-        eprintln!(
-            "request {request_id}: sweep route called but `sweep_token` is not set; refusing"
-        );
-        return Ok(json_response(
-            503,
-            &json!({ "detail": "Sweep route is disabled: sweep_token is not configured" }),
-        ));
-    };
-    let authorization = header(incoming, "authorization");
-    let presented = spin_support::auth::bearer_token(authorization.as_deref())
-        .map_err(|e| ApiError::Unauthorized(e.public_detail()))?;
-    if !reminder::token_matches(&configured, presented) {
-        return Err(ApiError::Unauthorized("Invalid sweep token"));
-    }
+    spin_support::http::authorize_sweep(header(incoming, "authorization").as_deref())?;
     if incoming.method() != Method::Post {
         let mut response = json_response(405, &json!({ "detail": "Method Not Allowed" }));
         response.set_header("allow", "POST");

@@ -3,8 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use todo_domain::event::{self, EventEnvelope};
 use todo_domain::task::{format_instant, Task};
 use uuid::Uuid;
@@ -63,14 +61,6 @@ pub fn claimed_state(task: &Task) -> Task {
     claimed.reminder_sent = true;
     claimed.version += 1;
     claimed
-}
-
-/// Compares the presented sweep token with the configured one in constant time (over SHA-256
-/// digests, so not even the length leaks).
-pub fn token_matches(configured: &str, presented: &str) -> bool {
-    let a = Sha256::digest(configured.as_bytes());
-    let b = Sha256::digest(presented.as_bytes());
-    bool::from(a.as_slice().ct_eq(b.as_slice()))
 }
 
 /// What one sweep did (the HTTP route's JSON body).
@@ -198,15 +188,6 @@ mod tests {
         assert_eq!(parsed.id, e.id);
         assert_eq!(parsed.realtime_payload()["type"], "reminder");
         assert_eq!(parsed.realtime_payload()["data"], *n);
-    }
-
-    #[test]
-    fn token_comparison() {
-        assert!(token_matches("s3cret-token", "s3cret-token"));
-        assert!(!token_matches("s3cret-token", "s3cret-tokem"));
-        assert!(!token_matches("s3cret-token", "s3cret"));
-        assert!(!token_matches("s3cret-token", ""));
-        assert!(!token_matches("s3cret-token", "S3CRET-TOKEN"));
     }
 
     #[test]

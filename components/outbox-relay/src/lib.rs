@@ -45,20 +45,11 @@ fn handle_sweep(request: Request) -> Response {
         response.set_header("allow", "POST");
         return response;
     }
-    let Some(expected) = spin_support::config::optional("sweep_token") else {
-        eprintln!("outbox-relay: sweep route refused: variable sweep_token is not set");
-        return respond(503, json!({ "detail": "Sweep route is not configured" }));
-    };
-    let header = request
+    let authorization = request
         .header("authorization")
         .and_then(|value| value.as_str());
-    match spin_support::auth::bearer_token(header) {
-        Ok(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => {}
-        _ => {
-            let mut response = respond(401, json!({ "detail": "Not authenticated" }));
-            response.set_header("www-authenticate", "Bearer");
-            return response;
-        }
+    if let Err(refused) = spin_support::http::authorize_sweep(authorization) {
+        return refused.to_response("outbox-sweep");
     }
     match sweep::run() {
         Ok(summary) => respond(200, summary.to_json()),
@@ -75,25 +66,4 @@ fn respond(status: u16, body: serde_json::Value) -> Response {
         .header("content-type", "application/json")
         .body(body.to_string())
         .build()
-}
-
-/// Compares without an early exit on the first differing byte (the length is not secret).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn compares_tokens() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
-    }
 }

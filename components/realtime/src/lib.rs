@@ -32,9 +32,9 @@ use spin_sdk::http::{
 };
 use spin_sdk::http_component;
 use spin_sdk::redis::{Connection, RedisParameter};
-use spin_support::auth::{self, AuthConfig, AuthError};
+use spin_support::auth::{self, AuthError};
 use spin_support::config;
-use spin_support::http::{ApiError, Cors};
+use spin_support::http::{header, ApiError, Cors};
 
 use sse::{Entry, StreamId};
 
@@ -53,15 +53,6 @@ struct Context {
     query: Vec<(String, String)>,
     authorization: Option<String>,
     last_event_id: Option<String>,
-}
-
-fn header(incoming: &IncomingRequest, name: &str) -> Option<String> {
-    incoming
-        .headers()
-        .get(name)
-        .into_iter()
-        .next()
-        .and_then(|value| String::from_utf8(value).ok())
 }
 
 impl Context {
@@ -96,7 +87,7 @@ impl Context {
             .path
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(percent_decode)
+            .map(spin_support::http::decode_path_segment)
             .collect();
         match segments.as_slice() {
             [api, sse, user] if api == "api" && sse == "sse" && !user.is_empty() => {
@@ -114,19 +105,7 @@ impl Context {
             (None, Some(_)) => return Err(AuthError::MalformedHeader.into()),
             (None, None) => return Err(AuthError::MissingHeader.into()),
         };
-        let subject = match auth::authenticate(token, &AuthConfig::from_variables()).await {
-            Ok(subject) => subject,
-            Err(error) => {
-                eprintln!("request {}: {error}", self.request_id);
-                return Err(error.into());
-            }
-        };
-        if subject != path_user {
-            return Err(ApiError::Forbidden(
-                "Not authorized to access this user's data".into(),
-            ));
-        }
-        Ok(subject)
+        spin_support::http::authorize_path_user(token, path_user, &self.request_id).await
     }
 
     /// `Last-Event-ID` (header, else `?last_event_id=`; empty means absent).
@@ -149,15 +128,6 @@ impl Context {
                 .map_err(|()| ApiError::BadRequest("Invalid Last-Event-ID".into())),
         }
     }
-}
-
-fn percent_decode(segment: &str) -> String {
-    // form_urlencoded would also turn '+' into ' ', which is wrong in a path.
-    let escaped = segment.replace('+', "%2B");
-    form_urlencoded::parse(format!("s={escaped}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 fn seconds_variable(name: &str, default: u64, max: u64) -> Duration {

@@ -35,15 +35,8 @@ const SERVICE: &str = "recurring-service";
 
 #[redis_component]
 fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
-    let completion = match EventEnvelope::parse(&message) {
-        Ok(event) => event,
-        Err(reason) => {
-            eprintln!(
-                "{SERVICE}: dropping malformed message ({} bytes): {reason}",
-                message.len()
-            );
-            return Ok(());
-        }
+    let Some(completion) = spin_support::outbox::parse_message(SERVICE, &message) else {
+        return Ok(());
     };
     if completion.topic != Topic::TaskCompleted {
         eprintln!(

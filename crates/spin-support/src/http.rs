@@ -2,7 +2,9 @@
 //! `X-Request-Id` on every response, and CORS from the `cors_origins` variable.
 
 use serde_json::{json, Value};
-use spin_sdk::http::Response;
+use sha2::{Digest, Sha256};
+use spin_sdk::http::{IncomingRequest, Response};
+use subtle::ConstantTimeEq;
 use todo_domain::error::FieldError;
 
 use crate::auth::AuthError;
@@ -82,8 +84,11 @@ impl ApiError {
             eprintln!("request {request_id}: {self}");
         }
         let mut response = json_response(self.status(), &self.body(request_id));
-        if matches!(self, ApiError::Unavailable(_)) {
-            response.set_header("retry-after", "1");
+        match self {
+            ApiError::Unavailable(_) => response.set_header("retry-after", "1"),
+            // RFC 6750: a 401 names the scheme it wants.
+            ApiError::Unauthorized(_) => response.set_header("www-authenticate", "Bearer"),
+            _ => {}
         }
         response
     }
@@ -113,6 +118,74 @@ pub fn json_response(status: u16, body: &Value) -> Response {
         .header("content-type", "application/json")
         .body(serde_json::to_vec(body).unwrap_or_default())
         .build()
+}
+
+/// Authenticates `token` and checks that it names `path_user` (API.md: the `{user_id}` of the
+/// path must be the authenticated subject): 401 or 403 otherwise. Why a token failed goes to
+/// the log under the request id, never to the client.
+pub async fn authorize_path_user(
+    token: &str,
+    path_user: &str,
+    request_id: &str,
+) -> Result<String, ApiError> {
+    let config = crate::auth::AuthConfig::from_variables();
+    let subject = match crate::auth::authenticate(token, &config).await {
+        Ok(subject) => subject,
+        Err(error) => {
+            eprintln!("request {request_id}: {error}");
+            return Err(error.into());
+        }
+    };
+    if subject != path_user {
+        return Err(ApiError::Forbidden(
+            "Not authorized to access this user's data".into(),
+        ));
+    }
+    Ok(subject)
+}
+
+/// A path segment, percent-decoded (`+` stays a plus sign, as in a path it is not a space).
+pub fn decode_path_segment(segment: &str) -> String {
+    let escaped = segment.replace('+', "%2B");
+    form_urlencoded::parse(format!("s={escaped}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// The first value of a request header, if it is UTF-8.
+pub fn header(incoming: &IncomingRequest, name: &str) -> Option<String> {
+    incoming
+        .headers()
+        .get(name)
+        .into_iter()
+        .next()
+        .and_then(|value| String::from_utf8(value).ok())
+}
+
+/// Guards the sweep routes (`/internal/sweeps/...`, driven by Kubernetes CronJobs where there
+/// is no cron trigger): `Authorization: Bearer <sweep_token>`, compared in constant time over
+/// SHA-256 digests (so not even the length leaks). An unset `sweep_token` disables the routes
+/// (503) rather than leaving them open.
+pub fn authorize_sweep(authorization: Option<&str>) -> Result<(), ApiError> {
+    let Some(configured) = crate::config::optional("sweep_token") else {
+        return Err(ApiError::Unavailable(
+            "sweep route called but the sweep_token variable is not set".into(),
+        ));
+    };
+    let presented = crate::auth::bearer_token(authorization)
+        .map_err(|e| ApiError::Unauthorized(e.public_detail()))?;
+    if tokens_match(&configured, presented) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized("Invalid sweep token"))
+    }
+}
+
+fn tokens_match(configured: &str, presented: &str) -> bool {
+    let configured = Sha256::digest(configured.as_bytes());
+    let presented = Sha256::digest(presented.as_bytes());
+    bool::from(configured.as_slice().ct_eq(presented.as_slice()))
 }
 
 /// The caller's `X-Request-Id` if it is sane (printable ASCII, at most 200 bytes), else a new one.
@@ -200,6 +273,20 @@ mod tests {
         assert_eq!(request_id(Some("abc-123")), "abc-123");
         assert_ne!(request_id(Some("bad id with spaces")), "bad id with spaces");
         assert_eq!(request_id(None).len(), 36);
+    }
+
+    #[test]
+    fn path_segments_decode_percent_but_keep_plus() {
+        assert_eq!(decode_path_segment("a%20b+c"), "a b+c");
+        assert_eq!(decode_path_segment("user%2F1"), "user/1");
+    }
+
+    #[test]
+    fn sweep_tokens_compare_exactly() {
+        assert!(tokens_match("secret", "secret"));
+        assert!(!tokens_match("secret", "secreT"));
+        assert!(!tokens_match("secret", "secret2"));
+        assert!(!tokens_match("secret", ""));
     }
 
     #[test]

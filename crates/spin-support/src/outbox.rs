@@ -5,6 +5,22 @@
 
 use todo_domain::event::EventEnvelope;
 
+/// Parses a Redis message as an event envelope for a consumer. A malformed message is
+/// logged and `None`: the consumer drops it (retrying cannot fix it, and Spin drops a failed
+/// message anyway).
+pub fn parse_message(service: &str, message: &[u8]) -> Option<EventEnvelope> {
+    match EventEnvelope::parse(message) {
+        Ok(event) => Some(event),
+        Err(reason) => {
+            eprintln!(
+                "{service}: dropping malformed message ({} bytes): {reason}",
+                message.len()
+            );
+            None
+        }
+    }
+}
+
 use crate::db::{param, Db, Statement};
 
 /// A CTE body inserting `events` when the CTE named `changed` produced a row:
