@@ -537,7 +537,7 @@ async fn redis_restarted_during_a_write_load() {
     )
     .await;
     let (task_events, audited, duplicates, lost) =
-        relay_until_audited(&sweep_url, &pg, Duration::from_secs(60)).await;
+        relay_until_audited(&sweep_url, &pg, Duration::from_secs(120)).await;
     assert_eq!((duplicates, lost), (0, 0));
     assert_eq!(task_events, audited);
     eprintln!(
@@ -594,7 +594,7 @@ async fn hosts_killed_with_sigkill_mid_load_and_restarted() {
     let pg = app.pg().await;
     let (tasks, events) = assert_nothing_half_written(&pg).await;
     let (task_events, audited, duplicates, lost) =
-        relay_until_audited(&sweep_url, &pg, Duration::from_secs(60)).await;
+        relay_until_audited(&sweep_url, &pg, Duration::from_secs(120)).await;
     assert_eq!((duplicates, lost), (0, 0));
     assert_eq!(task_events, audited);
     eprintln!(
