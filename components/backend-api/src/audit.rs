@@ -25,6 +25,14 @@ pub fn list(request: &Request) -> Result<Response, ApiError> {
         None => None,
     };
     let entity_id = query_str(&pairs, "entity_id").filter(|s| !s.is_empty());
+    // PostgreSQL text cannot hold NUL: refuse it here rather than fail the query (a 500).
+    if entity_id.is_some_and(|s| s.contains('\0')) {
+        return Err(ApiError::validation(FieldError::new(
+            &["query", "entity_id"],
+            "entity_id must not contain NUL (\\u0000) characters",
+            "value_error",
+        )));
+    }
 
     let statement = Statement::new(
         "SELECT id, event_type, entity_type, entity_id, user_id, \"timestamp\" AT TIME ZONE 'UTC', data \

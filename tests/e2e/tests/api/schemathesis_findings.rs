@@ -108,3 +108,26 @@ async fn instants_beyond_years_1_to_9999_are_422_not_500() {
     assert_eq!(task["dueDate"], "9999-12-31T00:00:59.000Z");
     assert_eq!(task["reminderAt"], "0001-01-01T00:00:00.000Z");
 }
+
+/// Found while following up schemathesis' NUL finding: `entity_id` went to PostgreSQL as text
+/// with a NUL in it, which PostgreSQL refuses: a 500 instead of a 422.
+#[tokio::test]
+async fn audit_entity_id_with_nul_is_422_not_500() {
+    let app = spawn_app().await;
+    for query in ["entity_id=%00", "entity_id=a%00b"] {
+        let response = app
+            .get("alice", &format!("/api/alice/audit?{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{query}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["detail"][0]["loc"], json!(["query", "entity_id"]));
+    }
+    let response = app
+        .get("alice", "/api/alice/audit?entity_id=no-such-task")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
