@@ -119,11 +119,22 @@ pub async fn authenticate(token: &str, config: &AuthConfig) -> Result<String, Au
     if claims.expires_at.is_none() {
         return Err(AuthError::InvalidToken("token has no exp".into()));
     }
-    claims
+    let user = claims
         .subject
         .filter(|s| !s.is_empty())
         .or(claims.custom.id.filter(|s| !s.is_empty()))
-        .ok_or_else(|| AuthError::InvalidToken("token names no user (sub or id)".into()))
+        .ok_or_else(|| AuthError::InvalidToken("token names no user (sub or id)".into()))?;
+    usable_user_id(&user)?;
+    Ok(user)
+}
+
+/// Every query binds the user id as PostgreSQL text, which cannot hold NUL: a (validly signed)
+/// token naming such a user is refused here (401) instead of failing every query (500).
+fn usable_user_id(user: &str) -> Result<(), AuthError> {
+    if user.contains('\0') {
+        return Err(AuthError::InvalidToken("user id contains NUL".into()));
+    }
+    Ok(())
 }
 
 fn verification_options(config: &AuthConfig) -> VerificationOptions {
@@ -294,6 +305,17 @@ async fn load_jwks(config: &AuthConfig, refresh: bool) -> Result<Jwks, AuthError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by a probe after the schemathesis NUL finding: a signed token with
+    /// `sub: "a\u0000b"` was a 500 on every route.
+    #[test]
+    fn user_ids_with_nul_are_refused() {
+        assert!(usable_user_id("alice").is_ok());
+        assert!(matches!(
+            usable_user_id("a\0b"),
+            Err(AuthError::InvalidToken(_))
+        ));
+    }
 
     #[test]
     fn bearer_header_forms() {
