@@ -487,3 +487,35 @@ async fn every_route_rejects_every_bad_credential_with_only_a_jwks() {
     let sse = run_sse(&app, &keys, &valid, false).await;
     eprintln!("security table (JWKS only): {routes} routes, {requests} rejected requests, {sse} SSE requests");
 }
+
+/// A validly signed token whose subject contains NUL (which PostgreSQL text cannot hold) was a
+/// 500 on every route; it is refused like any unusable token.
+#[tokio::test]
+async fn a_signed_token_naming_a_user_with_nul_is_401_not_500() {
+    let app = spawn_app_with(AppOptions::default()).await;
+    let token = HS256Key::from_bytes(HS256_SECRET.as_bytes())
+        .authenticate(claims("a\u{0}b"))
+        .unwrap();
+    for (method, path) in [
+        ("GET", "/api/a%00b/tasks"),
+        ("POST", "/api/a%00b/tasks"),
+        ("GET", "/api/a%00b/stats"),
+        ("GET", "/api/a%00b/notifications"),
+        ("GET", "/api/a%00b/audit"),
+        ("GET", "/api/sse/a%00b"),
+    ] {
+        let response = app
+            .client
+            .request(method.parse().unwrap(), app.url(path))
+            .bearer_auth(&token)
+            .json(&json!({"title": "x"}))
+            .timeout(Duration::from_secs(20))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, 401, "{method} {path}: {body}");
+        assert_no_leak(&format!("{method} {path}"), &body, INVALID);
+    }
+}
