@@ -104,13 +104,19 @@ pub fn engine() -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     let n = instance_count();
+    // Sized as Spin's crates/core does for its default pooling allocator (memories = n,
+    // tables = 2n, core instances = 4n), including the memory it keeps resident between
+    // instances (2 MiB of each linear memory, 512 KiB of each table): a new instance then
+    // reuses warm pages instead of faulting them in again.
     let mut pooling = PoolingAllocationConfig::default();
     pooling
         .total_component_instances(n)
         .total_stacks(n)
         .total_core_instances(n.saturating_mul(4))
-        .total_memories(n.saturating_mul(2))
-        .total_tables(n.saturating_mul(4))
+        .total_memories(n)
+        .total_tables(n.saturating_mul(2))
+        .linear_memory_keep_resident(2 << 20)
+        .table_keep_resident(512 << 10)
         .max_unused_warm_slots(100);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     Engine::new(&config)
