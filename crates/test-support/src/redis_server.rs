@@ -73,7 +73,10 @@ impl RedisServer {
             }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("redis-server on port {} exited at start: {status}", self.port);
+                    panic!(
+                        "redis-server on port {} exited at start: {status}",
+                        self.port
+                    );
                 }
             }
             assert!(
