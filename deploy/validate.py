@@ -200,6 +200,10 @@ def load_spin_toml(path: Path, problems: Problems) -> SpinApp | None:
                    {t: c for t, c in app_trigger_cfg.items() if isinstance(c, dict)})
 
 
+# Answered by Spin's HTTP trigger itself (200) in any app with an HTTP component.
+SPIN_HEALTH_PATH = "/.well-known/spin/health"
+
+
 def route_matches(route: str | None, path: str) -> bool:
     """Spin HTTP route matching: exact, or a trailing `/...` wildcard."""
     if not route:
@@ -570,7 +574,7 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
                 continue
             if not has_http:
                 problems.add(where, f"checks.{probe} on {path!r}, but no component of this SpinApp has an HTTP trigger")
-            elif route_owner(spin, path, list(dict.fromkeys(retained))) is None:
+            elif path.split("?", 1)[0] != SPIN_HEALTH_PATH and route_owner(spin, path, list(dict.fromkeys(retained))) is None:
                 problems.add(where, f"checks.{probe} path {path!r} is not routed to any component of this SpinApp")
 
     # --- every runnable component deployed exactly once; cron components replaced by CronJobs
