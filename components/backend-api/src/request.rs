@@ -95,10 +95,15 @@ impl<'a> Request<'a> {
     }
 
     /// `If-Match` as a version number (quotes and a weak prefix tolerated).
+    /// `*` (RFC 9110: any current representation) sets no version: the task must only exist,
+    /// which every route checks anyway (404).
     pub fn if_match(&self) -> Result<Option<i64>, ApiError> {
         let Some(raw) = self.header("if-match") else {
             return Ok(None);
         };
+        if raw.trim() == "*" {
+            return Ok(None);
+        }
         let value = raw.trim().trim_start_matches("W/").trim_matches('"');
         value.parse::<i64>().map(Some).map_err(|_| {
             ApiError::validation(FieldError::new(

@@ -210,9 +210,19 @@ async fn if_match_guards_update_delete_and_toggle() {
         .await
         .unwrap();
     assert_eq!(garbage.status(), 422);
+
+    // `*` matches any current version (RFC 9110).
+    let any = app
+        .put("alice", &path, &json!({"title": "A*"}))
+        .header("if-match", "*")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(any.status(), 200);
+    assert_eq!(any.headers()["etag"], "\"3\"");
     assert_eq!(
         app.delete("alice", &path)
-            .header("if-match", "2")
+            .header("if-match", "3")
             .send()
             .await
             .unwrap()
