@@ -94,24 +94,11 @@ pub async fn create(request: &mut Request<'_>) -> Result<Response, ApiError> {
     };
     let insert =
         task_store::insert_task_sql(&mut statement, &stored, guard.as_ref().map(|_| "idem"));
-    let insert_events = outbox::insert_events_sql(&mut statement, "changed", &events);
-    statement.sql = match &guard {
-        Some((key_cte, _)) => format!(
-            "WITH idem AS ({key_cte}), changed AS ({insert}), ev AS ({insert_events}) \
-             SELECT (SELECT count(*) FROM changed)::int8"
-        ),
-        None => format!(
-            "WITH changed AS ({insert}), ev AS ({insert_events}) SELECT (SELECT count(*) FROM changed)::int8"
-        ),
+    let prefix = match &guard {
+        Some((key_cte, _)) => format!("idem AS ({key_cte}), "),
+        None => String::new(),
     };
-    let inserted = db
-        .query_one(&statement)?
-        .map(|row| row.int(0))
-        .transpose()?
-        .unwrap_or(0);
-
-    if inserted == 1 {
-        outbox::publish_committed(&db, &events);
+    if write_with_events(&db, statement, &prefix, &insert, &events)? {
         return Ok(task_response(201, &stored.task));
     }
     // The key was used before: replay its first response, or refuse a different body.
@@ -147,12 +134,52 @@ fn replay(db: &Db, user: &str, key: &str, hash: &str) -> Result<Response, ApiErr
     Ok(response)
 }
 
-/// Read, change in memory, write only if the row is still the version that was read; the
-/// events go in the same statement. Retries on a concurrent change unless `If-Match` pinned
-/// the version (then 412).
-fn change_task<F>(request: &Request, id: Uuid, mut change: F) -> Result<Response, ApiError>
+/// What a change makes of the task it read.
+enum Plan {
+    /// Nothing to change: answer with the current task, write nothing, publish nothing.
+    Unchanged,
+    /// Run `change` (a CTE body returning the id of the row it wrote, guarded by the version
+    /// that was read) with `events`, and answer with `response` if it wrote the row.
+    Write {
+        statement: Statement,
+        change: String,
+        events: Vec<EventEnvelope>,
+        response: Response,
+    },
+}
+
+/// Runs `change` (a CTE body in `statement`) and its `events` as one statement; publishes the
+/// events once it committed. Returns whether the change wrote its row. `prefix` are CTEs the
+/// change refers to (e.g. the idempotency key's).
+fn write_with_events(
+    db: &Db,
+    mut statement: Statement,
+    prefix: &str,
+    change: &str,
+    events: &[EventEnvelope],
+) -> Result<bool, ApiError> {
+    let insert_events = outbox::insert_events_sql(&mut statement, "changed", events);
+    statement.sql = format!(
+        "WITH {prefix}changed AS ({change}), ev AS ({insert_events}) \
+         SELECT (SELECT count(*) FROM changed)::int8"
+    );
+    let written = db
+        .query_one(&statement)?
+        .map(|row| row.int(0))
+        .transpose()?
+        .unwrap_or(0);
+    if written == 1 {
+        outbox::publish_committed(db, events);
+    }
+    Ok(written == 1)
+}
+
+/// Read, plan the change in memory, write only if the row is still the version that was
+/// read; the events go in the same statement. Retries on a concurrent change unless
+/// `If-Match` pinned the version (then 412).
+fn change_task<F>(request: &Request, id: Uuid, mut plan: F) -> Result<Response, ApiError>
 where
-    F: FnMut(&Task) -> Result<Option<(Task, Vec<EventEnvelope>)>, ApiError>,
+    F: FnMut(&Task) -> Result<Plan, ApiError>,
 {
     let if_match = request.if_match()?;
     let db = Db::open()?;
@@ -163,24 +190,17 @@ where
                 return Err(precondition_failed(current.task.version));
             }
         }
-        let Some((task, events)) = change(&current.task)? else {
-            // Nothing changed: no write, no event.
-            return Ok(task_response(200, &current.task));
+        let (statement, change, events, response) = match plan(&current.task)? {
+            Plan::Unchanged => return Ok(task_response(200, &current.task)),
+            Plan::Write {
+                statement,
+                change,
+                events,
+                response,
+            } => (statement, change, events, response),
         };
-        let mut statement = Statement::default();
-        let update = task_store::update_task_sql(&mut statement, &task, current.task.version);
-        let insert_events = outbox::insert_events_sql(&mut statement, "changed", &events);
-        statement.sql = format!(
-            "WITH changed AS ({update}), ev AS ({insert_events}) SELECT (SELECT count(*) FROM changed)::int8"
-        );
-        let updated = db
-            .query_one(&statement)?
-            .map(|r| r.int(0))
-            .transpose()?
-            .unwrap_or(0);
-        if updated == 1 {
-            outbox::publish_committed(&db, &events);
-            return Ok(task_response(200, &task));
+        if write_with_events(&db, statement, "", &change, &events)? {
+            return Ok(response);
         }
         if if_match.is_some() {
             let version = load(&db, &request.user, id)?
@@ -193,6 +213,18 @@ where
     Err(ApiError::Conflict(
         "Task is being changed concurrently; retry".into(),
     ))
+}
+
+/// The plan that stores `task` (read at `read_version`) with `events`.
+fn store_plan(task: Task, read_version: i64, events: Vec<EventEnvelope>) -> Plan {
+    let mut statement = Statement::default();
+    let change = task_store::update_task_sql(&mut statement, &task, read_version);
+    Plan::Write {
+        statement,
+        change,
+        events,
+        response: task_response(200, &task),
+    }
 }
 
 fn precondition_failed(current_version: i64) -> ApiError {
@@ -224,10 +256,10 @@ pub async fn update(request: &mut Request<'_>, raw_id: &str) -> Result<Response,
         let (task, field_changes) = input::apply_changes(current, &changes, spin_support::now())
             .map_err(ApiError::Validation)?;
         if field_changes.is_empty() {
-            return Ok(None);
+            return Ok(Plan::Unchanged);
         }
         let events = change_events(current, &task, &field_changes, &correlation);
-        Ok(Some((task, events)))
+        Ok(store_plan(task, current.version, events))
     })
 }
 
@@ -238,56 +270,28 @@ pub fn toggle(request: &Request, raw_id: &str) -> Result<Response, ApiError> {
         let mut task = current.clone();
         let field_changes = task.toggle(spin_support::now());
         let events = change_events(current, &task, &field_changes, &correlation);
-        Ok(Some((task, events)))
+        Ok(store_plan(task, current.version, events))
     })
 }
 
 pub fn delete(request: &Request, raw_id: &str) -> Result<Response, ApiError> {
     let id = path_uuid(raw_id, "task_id")?;
-    let if_match = request.if_match()?;
-    let db = Db::open()?;
-    for _ in 0..MAX_ATTEMPTS {
-        let current = load(&db, &request.user, id)?.ok_or_else(task_not_found)?;
-        if let Some(expected) = if_match {
-            if expected != current.task.version {
-                return Err(precondition_failed(current.task.version));
-            }
-        }
-        let events = vec![event::task_deleted(
-            &current.task,
-            &request.context.request_id,
-        )];
+    let correlation = request.context.request_id.clone();
+    change_task(request, id, |current| {
         let mut statement = Statement::default();
-        let delete = format!(
+        let change = format!(
             "DELETE FROM tasks WHERE id = {} AND user_id = {} AND version = {} RETURNING id",
-            statement.bind(param::uuid(id)),
-            statement.bind(param::text(&request.user)),
-            statement.bind(param::int64(current.task.version)),
+            statement.bind(param::uuid(current.id)),
+            statement.bind(param::text(&current.user_id)),
+            statement.bind(param::int64(current.version)),
         );
-        let insert_events = outbox::insert_events_sql(&mut statement, "changed", &events);
-        statement.sql = format!(
-            "WITH changed AS ({delete}), ev AS ({insert_events}) SELECT (SELECT count(*) FROM changed)::int8"
-        );
-        let deleted = db
-            .query_one(&statement)?
-            .map(|r| r.int(0))
-            .transpose()?
-            .unwrap_or(0);
-        if deleted == 1 {
-            outbox::publish_committed(&db, &events);
-            return Ok(Response::builder().status(204).body(Vec::new()).build());
-        }
-        if if_match.is_some() {
-            let version = load(&db, &request.user, id)?
-                .ok_or_else(task_not_found)?
-                .task
-                .version;
-            return Err(precondition_failed(version));
-        }
-    }
-    Err(ApiError::Conflict(
-        "Task is being changed concurrently; retry".into(),
-    ))
+        Ok(Plan::Write {
+            statement,
+            change,
+            events: vec![event::task_deleted(current, &correlation)],
+            response: Response::builder().status(204).body(Vec::new()).build(),
+        })
+    })
 }
 
 /// The cursor key bound with the cast its column needs. A missing due date is not bound:
