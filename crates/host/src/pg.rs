@@ -136,21 +136,10 @@ impl v4::HostConnection for HostState {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> Result<RowSet, v4::Error> {
-        let params = params
-            .iter()
-            .map(to_sql_parameter)
-            .collect::<anyhow::Result<Vec<_>>>()
-            .map_err(|e| v4::Error::BadParameter(format!("{e:?}")))?;
-        let refs: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|b| b.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let client = &self
-            .table
-            .get(&conn)
-            .map_err(|e| v4::Error::Other(e.to_string()))?
-            .client;
-        let rows = client
+        let params = convert_params(&params, v4::Error::BadParameter)?;
+        let refs = param_refs(&params);
+        let rows = self
+            .client(&conn)?
             .query(statement.as_str(), &refs)
             .await
             .map_err(query_failed)?;
@@ -183,21 +172,9 @@ impl v4::HostConnection for HostState {
         params: Vec<ParameterValue>,
     ) -> Result<u64, v4::Error> {
         // Spin reports parameter conversion errors of `execute` as ValueConversionFailed.
-        let params = params
-            .iter()
-            .map(to_sql_parameter)
-            .collect::<anyhow::Result<Vec<_>>>()
-            .map_err(|e| v4::Error::ValueConversionFailed(format!("{e:?}")))?;
-        let refs: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|b| b.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let client = &self
-            .table
-            .get(&conn)
-            .map_err(|e| v4::Error::Other(e.to_string()))?
-            .client;
-        client
+        let params = convert_params(&params, v4::Error::ValueConversionFailed)?;
+        let refs = param_refs(&params);
+        self.client(&conn)?
             .execute(statement.as_str(), &refs)
             .await
             .map_err(query_failed)
@@ -374,6 +351,40 @@ fn convert_entry(row: &Row, index: usize) -> anyhow::Result<DbValue> {
 }
 
 type BoxedParam = Box<dyn ToSql + Send + Sync>;
+
+/// Converts guest parameters; a failure becomes the error variant Spin uses for the operation
+/// (`BadParameter` for `query`, `ValueConversionFailed` for `execute`).
+#[allow(clippy::result_large_err)] // the WIT interface's own error type, as the pg4 methods return
+fn convert_params(
+    params: &[ParameterValue],
+    error: fn(String) -> v4::Error,
+) -> Result<Vec<BoxedParam>, v4::Error> {
+    params
+        .iter()
+        .map(to_sql_parameter)
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(|e| error(format!("{e:?}")))
+}
+
+fn param_refs(params: &[BoxedParam]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+impl HostState {
+    #[allow(clippy::result_large_err)] // the WIT interface's own error type, as the pg4 methods return
+    fn client(
+        &self,
+        conn: &Resource<PgConnection>,
+    ) -> Result<&deadpool_postgres::Object, v4::Error> {
+        self.table
+            .get(conn)
+            .map(|c| &c.client)
+            .map_err(|e| v4::Error::Other(e.to_string()))
+    }
+}
 
 fn to_sql_parameter(value: &ParameterValue) -> anyhow::Result<BoxedParam> {
     use anyhow::{anyhow, Context as _};

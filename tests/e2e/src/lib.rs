@@ -150,6 +150,13 @@ impl TestApp {
             .bearer_auth(self.token(user))
     }
 
+    /// `GET path` as `user`, expecting 200, and its JSON body.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, user: &str, path: &str) -> T {
+        let response = self.get(user, path).send().await.expect("GET");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("JSON body")
+    }
+
     /// Creates a task for `user` and returns its JSON (panics unless 201).
     pub async fn create_task(&self, user: &str, body: Value) -> Value {
         let response = self

@@ -33,14 +33,7 @@ async fn notifications_list_read_read_all_and_delete_are_scoped() {
     let read = seed_notification(&app, "alice", "Reminder: read", 5, true).await;
     let bobs = seed_notification(&app, "bob", "Reminder: bob", 1, false).await;
 
-    let all: Vec<Value> = app
-        .get("alice", "/api/alice/notifications")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Vec<Value> = app.get_json("alice", "/api/alice/notifications").await;
     let ids: Vec<&str> = all.iter().map(|n| n["id"].as_str().unwrap()).collect();
     assert_eq!(
         ids,
@@ -54,13 +47,8 @@ async fn notifications_list_read_read_all_and_delete_are_scoped() {
     assert_eq!(first["userId"], "alice");
 
     let unread: Vec<Value> = app
-        .get("alice", "/api/alice/notifications?unread_only=true&limit=1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("alice", "/api/alice/notifications?unread_only=true&limit=1")
+        .await;
     assert_eq!(unread.len(), 1);
     assert_eq!(unread[0]["id"], new.to_string());
 
@@ -120,13 +108,8 @@ async fn notifications_list_read_read_all_and_delete_are_scoped() {
     );
 
     let bob: Vec<Value> = app
-        .get("bob", "/api/bob/notifications?unread_only=true")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("bob", "/api/bob/notifications?unread_only=true")
+        .await;
     assert_eq!(bob.len(), 1, "bob's notification untouched");
 
     for (method, path) in [
@@ -167,14 +150,7 @@ async fn audit_lists_newest_first_with_filters_and_paging() {
     seed_audit(&app, "alice", "task-created", "t2", 10).await;
     seed_audit(&app, "bob", "task-created", "t9", 5).await;
 
-    let all: Vec<Value> = app
-        .get("alice", "/api/alice/audit")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Vec<Value> = app.get_json("alice", "/api/alice/audit").await;
     let entities: Vec<(&str, &str)> = all
         .iter()
         .map(|a| {
@@ -206,31 +182,14 @@ async fn audit_lists_newest_first_with_filters_and_paging() {
     assert_eq!(all[0]["data"], json!({"task_id": "t2"}));
 
     let created: Vec<Value> = app
-        .get("alice", "/api/alice/audit?event_type=task-created")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("alice", "/api/alice/audit?event_type=task-created")
+        .await;
     assert_eq!(created.len(), 2);
-    let t1: Vec<Value> = app
-        .get("alice", "/api/alice/audit?entity_id=t1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t1: Vec<Value> = app.get_json("alice", "/api/alice/audit?entity_id=t1").await;
     assert_eq!(t1.len(), 2);
     let paged: Vec<Value> = app
-        .get("alice", "/api/alice/audit?limit=1&offset=1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("alice", "/api/alice/audit?limit=1&offset=1")
+        .await;
     assert_eq!(paged.len(), 1);
     assert_eq!(paged[0]["entityId"], "t1");
     assert_eq!(paged[0]["eventType"], "task-updated");
