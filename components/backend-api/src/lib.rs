@@ -9,7 +9,6 @@ mod health;
 mod notifications;
 mod request;
 mod routes;
-mod stats;
 mod tasks;
 
 use spin_sdk::http::{IncomingRequest, Method, Response};
@@ -99,7 +98,7 @@ async fn user_route(
         Route::UpdateTask => tasks::update(&mut request, id).await,
         Route::DeleteTask => tasks::delete(&request, id),
         Route::ToggleTask => tasks::toggle(&request, id),
-        Route::Stats => stats::get(&request),
+        Route::Stats => tasks::stats(&request),
         Route::ListNotifications => notifications::list(&request),
         Route::ReadAllNotifications => notifications::read_all(&request),
         Route::ReadNotification => notifications::mark_read(&request, id),

@@ -100,6 +100,7 @@ fn main() -> ExitCode {
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    pg::ZeroRowQuery::from_env().map_err(anyhow::Error::msg)?;
     let env = |k: &str| std::env::var(k).ok();
     let app = app::load(&app::LoadOptions {
         manifest_path: &args.manifest,

@@ -21,6 +21,47 @@ use crate::runtime::HostState;
 /// Max connections per pool (Spin's value).
 const POOL_SIZE: usize = 64;
 
+/// What a `query` that matches no row does. Spin 3.x and Spin after 4.0.2 return the empty
+/// row set (the default here); Spin 4.0.0-4.0.2 never return at all (spinframework/spin#3671:
+/// the host waits for a column list that only a first row would send). `error` turns such a
+/// query into an immediate, loud error, so a component that must run on every Spin release can
+/// prove that each of its queries returns at least one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZeroRowQuery {
+    Return,
+    Error,
+}
+
+/// The environment variable that selects [`ZeroRowQuery`] (`return` or `error`).
+pub const ZERO_ROW_QUERY_ENV: &str = "SPIN_PG_ZERO_ROW_QUERY";
+
+impl ZeroRowQuery {
+    /// Reads [`ZERO_ROW_QUERY_ENV`]; an unknown value is a start-up error.
+    pub fn from_env() -> Result<ZeroRowQuery, String> {
+        match std::env::var(ZERO_ROW_QUERY_ENV).as_deref() {
+            Err(_) | Ok("") | Ok("return") => Ok(ZeroRowQuery::Return),
+            Ok("error") => Ok(ZeroRowQuery::Error),
+            Ok(other) => Err(format!(
+                "{ZERO_ROW_QUERY_ENV}={other:?}: expected `return` (Spin 3.x, fixed 4.x) or `error` (fail where Spin 4.0.0-4.0.2 would hang)"
+            )),
+        }
+    }
+
+    fn current() -> ZeroRowQuery {
+        static POLICY: std::sync::OnceLock<ZeroRowQuery> = std::sync::OnceLock::new();
+        *POLICY.get_or_init(|| ZeroRowQuery::from_env().unwrap_or(ZeroRowQuery::Return))
+    }
+}
+
+/// The error a zero-row `query` gets under [`ZeroRowQuery::Error`].
+pub fn zero_row_error(statement: &str) -> String {
+    format!(
+        "query returned zero rows: on Spin 4.0.0-4.0.2 this query would never return \
+         (spinframework/spin#3671); shape it to return at least one row \
+         ({ZERO_ROW_QUERY_ENV}=error): {statement}"
+    )
+}
+
 /// One guest `connection`: holds a pooled server connection for its lifetime.
 pub struct PgConnection {
     client: deadpool_postgres::Object,
@@ -144,6 +185,11 @@ impl v4::HostConnection for HostState {
             .await
             .map_err(query_failed)?;
         if rows.is_empty() {
+            if ZeroRowQuery::current() == ZeroRowQuery::Error {
+                let message = zero_row_error(&statement);
+                tracing::error!("component '{}': {message}", self.component.config.id);
+                return Err(v4::Error::QueryFailed(v4::QueryError::Text(message)));
+            }
             return Ok(RowSet {
                 columns: vec![],
                 rows: vec![],
