@@ -454,6 +454,8 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
 
         # --- what the host makes of these components with this SpinApp's configuration
         retained_ids = [c.id for c in retained_comps]
+        if not retained_ids:
+            continue  # nothing of spin.toml runs here (reported above)
         probes = {probe: ((cfg or {}).get("httpGet") or {}).get("path")
                   for probe, cfg in (spec.get("checks") or {}).items()}
         try:

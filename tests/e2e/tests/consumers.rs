@@ -1189,8 +1189,9 @@ async fn the_cron_trigger_runs_the_relay() {
         },
     )
     .await;
+    // The tick logs after its commit: wait for the line rather than race it.
     assert!(
-        relay.output().contains("outbox-relay: cron tick"),
+        relay.wait_for_output("outbox-relay: cron tick", Duration::from_secs(30)),
         "{}",
         relay.output()
     );
