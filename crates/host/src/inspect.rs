@@ -364,6 +364,36 @@ pub struct Connection {
     pub refused_because: Option<String>,
 }
 
+/// Whether a component may open an address ([`crate::app::ComponentConfig::may_connect`]).
+/// The address itself is not reported (it may hold credentials), only where it points.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectAnswer {
+    pub component: String,
+    /// `None` when the address is not a URL with a host (e.g. a `key=value` connection string).
+    pub endpoint: Option<Endpoint>,
+    pub allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused_because: Option<String>,
+}
+
+impl ConnectAnswer {
+    /// `app` resolved with the selection the component is in.
+    pub fn new(app: &App, component: &str, address: &str) -> Result<Self, AppError> {
+        let config = app.components.get(component).ok_or_else(|| {
+            AppError::Invalid(format!(
+                "component '{component}' is not in the manifest or not selected"
+            ))
+        })?;
+        let verdict = config.may_connect(address);
+        Ok(Self {
+            component: component.to_string(),
+            endpoint: Endpoint::parse(address),
+            allowed: verdict.is_ok(),
+            refused_because: verdict.err(),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ResolvedRedisTrigger {
     pub component: String,

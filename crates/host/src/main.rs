@@ -56,6 +56,11 @@ struct InspectArgs {
     /// `resolved`. Secret values are never printed.
     #[arg(long)]
     resolve: bool,
+    /// Also say whether component ID may open URL (a PostgreSQL connection string, a
+    /// `redis://` or `https://` URL ...), as the host would decide at run time (repeatable;
+    /// implies --resolve): `connect_answers`. The URL itself is not printed.
+    #[arg(long = "connect", value_name = "ID=URL")]
+    connect: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -128,13 +133,16 @@ fn inspect(args: InspectArgs) -> anyhow::Result<()> {
         route_answers: Vec<PathAnswer<'a>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         resolved: Option<inspect::Resolved>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        connect_answers: Vec<inspect::ConnectAnswer>,
     }
     let info = inspect::describe(
         &args.manifest,
         args.runtime_config_file.as_deref(),
         &args.component_id,
     )?;
-    let resolved = if args.resolve {
+    let mut connect_answers = Vec::new();
+    let resolved = if args.resolve || !args.connect.is_empty() {
         let env = |k: &str| std::env::var(k).ok();
         let app = app::load(&app::LoadOptions {
             manifest_path: &args.manifest,
@@ -142,6 +150,12 @@ fn inspect(args: InspectArgs) -> anyhow::Result<()> {
             only_components: &args.component_id,
             env: &env,
         })?;
+        for query in &args.connect {
+            let (component, address) = query
+                .split_once('=')
+                .with_context(|| format!("--connect '{query}': expected ID=URL"))?;
+            connect_answers.push(inspect::ConnectAnswer::new(&app, component, address)?);
+        }
         Some(inspect::Resolved::new(&info, &app))
     } else {
         None
@@ -157,6 +171,7 @@ fn inspect(args: InspectArgs) -> anyhow::Result<()> {
             })
             .collect(),
         resolved,
+        connect_answers,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -190,6 +190,67 @@ fn resolves_like_up_and_judges_connections_without_printing_secrets() {
 }
 
 #[test]
+fn answers_whether_a_component_may_connect() {
+    let dir = app_dir(APP);
+    let env = [("SPIN_VARIABLE_DB_URL", "postgres://todo@db:5432/todo")];
+    let args = [
+        "--connect",
+        "api=postgres://todo:hunter2@127.0.0.1:5432/todo",
+        "--connect",
+        "api=postgres://todo@127.0.0.1:5433/todo",
+        "--connect",
+        "worker=redis://127.0.0.1:6379/0",
+        "--connect",
+        "worker=https://example.com/",
+        "--connect",
+        "api=host=127.0.0.1 port=5432 user=todo",
+    ];
+    let (ok, stdout, stderr) = inspect(dir.path(), &args, &env);
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    let answers = json(&stdout)["connect_answers"].clone();
+    let allowed: Vec<_> = answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["component"].clone(), a["allowed"].clone()))
+        .collect();
+    assert_eq!(
+        allowed,
+        [
+            ("api".into(), true.into()),
+            ("api".into(), false.into()),
+            ("worker".into(), true.into()),
+            ("worker".into(), false.into()),
+            ("api".into(), true.into()),
+        ]
+    );
+    assert_eq!(
+        answers[1]["endpoint"],
+        serde_json::json!({"scheme": "postgres", "host": "127.0.0.1", "port": 5433})
+    );
+    assert!(answers[1]["refused_because"]
+        .as_str()
+        .unwrap()
+        .contains("not permitted by allowed_outbound_hosts"));
+    assert_eq!(answers[4]["endpoint"], Value::Null);
+
+    let (ok, _, stderr) = inspect(
+        dir.path(),
+        &["-c", "api", "--connect", "worker=redis://x"],
+        &env,
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("'worker' is not in the manifest or not selected"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = inspect(dir.path(), &["--connect", "api"], &env);
+    assert!(!ok);
+    assert!(stderr.contains("expected ID=URL"), "{stderr}");
+}
+
+#[test]
 fn fails_as_up_fails() {
     let dir = app_dir(APP);
     let (ok, stdout, stderr) = inspect(dir.path(), &["--resolve"], &[]);
