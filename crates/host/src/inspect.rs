@@ -481,47 +481,7 @@ impl Resolved {
 mod tests {
     use super::*;
 
-    const APP: &str = r#"
-spin_manifest_version = 2
-[application]
-name = "t"
-[application.trigger.redis]
-address = "{{ redis_url }}"
-[variables]
-redis_url = { default = "redis://127.0.0.1:6379", secret = true }
-db_url = { required = true, secret = true }
-db_host = { default = "db:5432" }
-origins = { default = "http://a.example" }
-[[trigger.http]]
-route = "/api/..."
-component = "api"
-[[trigger.http]]
-route = "/api/users/:id"
-component = "users"
-[[trigger.http]]
-route = "/internal/sweep"
-component = "sweep"
-[[trigger.redis]]
-channel = "events"
-component = "worker"
-[[trigger.cron]]
-component = "worker"
-cron_expression = "*/5 * * * * *"
-[component.api]
-source = "api.wasm"
-allowed_outbound_hosts = ["postgres://{{ db_host }}"]
-key_value_stores = ["default"]
-[component.api.variables]
-db_url = "{{ db_url }}"
-origins = "{{ origins }}"
-[component.users]
-source = "users.wasm"
-[component.sweep]
-source = "sweep.wasm"
-[component.worker]
-source = "worker.wasm"
-allowed_outbound_hosts = ["redis://127.0.0.1:6379"]
-"#;
+    const APP: &str = include_str!("../tests/apps/inspect/spin.toml");
 
     fn manifest(text: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -623,7 +583,7 @@ allowed_outbound_hosts = ["redis://127.0.0.1:6379"]
         let (_dir, path) = manifest(APP);
         let info = describe(&path, None, &[]).unwrap();
         let env = |k: &str| match k {
-            "SPIN_VARIABLE_DB_URL" => Some("postgres://u:hunter2@db:5433/x".to_string()),
+            "SPIN_VARIABLE_DB_URL" => Some("postgres://u:hunter2@127.0.0.1:5433/x".to_string()),
             _ => None,
         };
         let app = app::load(&app::LoadOptions {
@@ -639,7 +599,7 @@ allowed_outbound_hosts = ["redis://127.0.0.1:6379"]
         let db_url = &resolved.components["api"].variables["db_url"];
         assert!(db_url.secret && db_url.value.is_none());
         let connection = db_url.connection.as_ref().expect("a URL");
-        assert_eq!(connection.endpoint.to_string(), "postgres://db:5433");
+        assert_eq!(connection.endpoint.to_string(), "postgres://127.0.0.1:5433");
         assert!(!connection.allowed);
         assert!(connection
             .refused_because
@@ -650,7 +610,7 @@ allowed_outbound_hosts = ["redis://127.0.0.1:6379"]
         assert_eq!(origins.value.as_deref(), Some("http://a.example"));
         assert_eq!(
             resolved.components["api"].allowed_outbound_hosts,
-            ["postgres://db:5432"]
+            ["postgres://127.0.0.1:5432"]
         );
         assert_eq!(resolved.redis_triggers.len(), 1);
         assert_eq!(

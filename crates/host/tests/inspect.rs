@@ -5,39 +5,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const APP: &str = r#"
-spin_manifest_version = 2
-[application]
-name = "inspected"
-[application.trigger.redis]
-address = "{{ redis_url }}"
-[variables]
-db_url = { required = true, secret = true }
-db_host = { default = "127.0.0.1:5432" }
-redis_url = { default = "redis://127.0.0.1:6379" }
-[[trigger.http]]
-route = "/api/..."
-component = "api"
-[[trigger.http]]
-route = "/api/users/:id"
-component = "users"
-[[trigger.redis]]
-channel = "events"
-component = "worker"
-[[trigger.cron]]
-component = "worker"
-cron_expression = "0 * * * * *"
-[component.api]
-source = "api.wasm"
-allowed_outbound_hosts = ["postgres://{{ db_host }}"]
-[component.api.variables]
-db_url = "{{ db_url }}"
-[component.users]
-source = "users.wasm"
-[component.worker]
-source = "worker.wasm"
-allowed_outbound_hosts = ["redis://127.0.0.1:6379"]
-"#;
+const APP: &str = include_str!("apps/inspect/spin.toml");
 
 fn inspect(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let mut command = Command::new(test_support::host_binary());
@@ -81,12 +49,12 @@ fn describes_the_application_without_variable_values() {
         v["components"]["worker"]["triggers"],
         serde_json::json!([
             {"type": "redis", "channel": "events", "address": "{{ redis_url }}"},
-            {"type": "cron", "cron_expression": "0 * * * * *"},
+            {"type": "cron", "cron_expression": "*/5 * * * * *"},
         ])
     );
     assert_eq!(
         v["components"]["api"]["uses_variables"],
-        serde_json::json!(["db_host", "db_url"])
+        serde_json::json!(["db_host", "db_url", "origins"])
     );
     assert_eq!(
         v["components"]["api"]["allowed_outbound_hosts"],
@@ -97,6 +65,7 @@ fn describes_the_application_without_variable_values() {
         serde_json::json!([
             {"route": "/api/...", "component": "api"},
             {"route": "/api/users/:id", "component": "users"},
+            {"route": "/internal/sweep", "component": "sweep"},
         ])
     );
     assert!(v.get("resolved").is_none());
