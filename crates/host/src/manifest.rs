@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("cannot read manifest {path}: {source}")]
+    #[error("cannot read manifest {path}")]
     Read {
         path: String,
         source: std::io::Error,

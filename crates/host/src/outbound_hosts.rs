@@ -35,6 +35,8 @@ struct AllowedHost {
 pub struct AllowedHosts {
     allow_all: bool,
     entries: Vec<AllowedHost>,
+    /// The entries as written (after template expansion).
+    written: Vec<String>,
 }
 
 /// Default port for the schemes Spin knows.
@@ -52,7 +54,10 @@ pub fn default_port(scheme: &str) -> Option<u16> {
 
 impl AllowedHosts {
     pub fn parse(entries: &[String]) -> Result<Self, AllowedHostError> {
-        let mut out = AllowedHosts::default();
+        let mut out = AllowedHosts {
+            written: entries.to_vec(),
+            ..AllowedHosts::default()
+        };
         for entry in entries {
             if entry == "insecure:allow-all" {
                 out.allow_all = true;
@@ -61,6 +66,11 @@ impl AllowedHosts {
             out.entries.push(parse_entry(entry)?);
         }
         Ok(out)
+    }
+
+    /// The entries as written in the manifest, templates expanded.
+    pub fn entries(&self) -> &[String] {
+        &self.written
     }
 
     /// Is a connection to `host:port` with `scheme` allowed?
@@ -90,17 +100,42 @@ impl AllowedHosts {
 
     /// Checks a URL such as `redis://host:6379/0` or `https://example.com/x`.
     pub fn allows_url(&self, url: &str) -> bool {
-        let Ok(parsed) = url::Url::parse(url) else {
-            return false;
-        };
-        let scheme = parsed.scheme();
-        let Some(host) = parsed.host_str() else {
-            return false;
-        };
-        let Some(port) = parsed.port().or_else(|| default_port(scheme)) else {
-            return false;
-        };
-        self.allows(scheme, host, port)
+        Endpoint::parse(url).is_some_and(|e| self.allows(&e.scheme, &e.host, e.port))
+    }
+}
+
+/// Where a URL connects to: its scheme, host and port (the scheme's default port when the URL
+/// names none). Credentials, path and query are not part of it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Endpoint {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// `None` when `url` is not a URL with a host, or has no port and a scheme without a
+    /// well-known default port.
+    pub fn parse(url: &str) -> Option<Self> {
+        let parsed = url::Url::parse(url).ok()?;
+        let scheme = parsed.scheme().to_string();
+        let host = parsed.host_str().filter(|h| !h.is_empty())?;
+        let port = parsed.port().or_else(|| default_port(&scheme))?;
+        Some(Self {
+            host: normalise_host(host),
+            scheme,
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "{}://[{}]:{}", self.scheme, self.host, self.port)
+        } else {
+            write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+        }
     }
 }
 
@@ -260,6 +295,26 @@ mod tests {
             "http://h:x",
         ] {
             assert!(AllowedHosts::parse(&[bad.to_string()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn endpoints_of_urls() {
+        let e = Endpoint::parse("redis://:secret@todo-redis/0").expect("endpoint");
+        assert_eq!(
+            (e.scheme.as_str(), e.host.as_str(), e.port),
+            ("redis", "todo-redis", 6379)
+        );
+        assert_eq!(e.to_string(), "redis://todo-redis:6379");
+        let e = Endpoint::parse("postgres://u:p@DB.example:6000/todo?sslmode=require").unwrap();
+        assert_eq!(e.to_string(), "postgres://db.example:6000");
+        assert_eq!(
+            Endpoint::parse("http://[::1]:8080/").unwrap().to_string(),
+            "http://[::1]:8080"
+        );
+        assert_eq!(Endpoint::parse("https://a.example/x").unwrap().port, 443);
+        for not_an_endpoint in ["", "db:5432", "foo://host/x", "mailto:a@b", "file:///tmp"] {
+            assert_eq!(Endpoint::parse(not_an_endpoint), None, "{not_an_endpoint}");
         }
     }
 

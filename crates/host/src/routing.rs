@@ -28,7 +28,7 @@ struct Route {
 }
 
 /// The outcome of routing a request path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RouteMatch {
     pub component: String,
     /// Route as written, with the base (`spin-matched-route`).
@@ -146,6 +146,13 @@ impl Router {
             };
             (shown, r.component.as_str())
         })
+    }
+
+    /// `(route with the base, component)` pairs, in manifest order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.routes
+            .iter()
+            .map(|r| (r.based.as_str(), r.component.as_str()))
     }
 
     pub fn route(&self, path: &str) -> Option<RouteMatch> {

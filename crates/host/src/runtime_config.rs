@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeConfigError {
-    #[error("cannot read runtime config {path}: {source}")]
+    #[error("cannot read runtime config {path}")]
     Read {
         path: String,
         source: std::io::Error,

@@ -1,4 +1,5 @@
-//! `todo-migrate [--dir migrations] [DATABASE_URL]`: applies pending migrations.
+//! `todo-migrate [--dir migrations] [DATABASE_URL]`: verifies the applied migrations against
+//! their files, then applies the pending ones (see the library's documentation).
 //! The URL comes from the argument, else `DATABASE_URL`, else `SPIN_VARIABLE_DB_URL`.
 
 use std::path::PathBuf;
@@ -31,13 +32,17 @@ async fn main() -> Result<()> {
         .await
         .context("connect to PostgreSQL")?;
     let connection = tokio::spawn(connection);
-    let applied = todo_migrate::apply(&mut client, &migrations).await?;
-    if applied.is_empty() {
+    let outcome = todo_migrate::apply(&mut client, &migrations).await?;
+    for version in &outcome.checksums_recorded {
+        println!(
+            "migrations: recorded the checksum of {version} (applied before checksums were kept)"
+        );
+    }
+    if outcome.applied.is_empty() {
         println!("migrations: up to date ({} known)", migrations.len());
-    } else {
-        for version in &applied {
-            println!("migrations: applied {version}");
-        }
+    }
+    for version in &outcome.applied {
+        println!("migrations: applied {version}");
     }
     drop(client);
     let _ = connection.await;

@@ -3,6 +3,7 @@
 //! HTTP components run in one host process, event-driven ones in another (as deployed).
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use jwt_simple::prelude::*;
@@ -12,12 +13,41 @@ use test_support::{
 };
 
 pub use test_support;
+use todo_host::inspect::AppInfo;
 
 pub const HS256_SECRET: &str = "e2e-test-secret-0123456789abcdef";
 pub const SWEEP_TOKEN: &str = "e2e-sweep-token";
 
-/// The component ids behind HTTP triggers in spin.toml, and the rest.
-pub const HTTP_COMPONENTS: &[&str] = &["backend-api", "realtime"];
+/// The repository's `spin.toml` as the host reads it (the host's own library: the tests
+/// follow the same rules as the host and the deploy checks).
+pub fn spin_app() -> &'static AppInfo {
+    static APP: OnceLock<AppInfo> = OnceLock::new();
+    APP.get_or_init(|| {
+        todo_host::inspect::describe(&repo_root().join("spin.toml"), None, &[])
+            .unwrap_or_else(|e| panic!("spin.toml: {e}"))
+    })
+}
+
+/// The components of the API process, as deployed: those triggered by HTTP only (the others
+/// run in a worker process, whose Redis trigger exits when Redis drops).
+pub fn http_components() -> Vec<&'static str> {
+    spin_app().http_only_components()
+}
+
+/// The component spin.toml routes `path` to, checked to have no cron trigger: in a host of
+/// its own it runs exactly when a test calls the route.
+pub fn route_only_component(path: &str) -> String {
+    let app = spin_app();
+    let id = app
+        .component_for_path(path)
+        .unwrap_or_else(|| panic!("spin.toml routes no component at {path}"));
+    let triggers = app.components[&id].trigger_types();
+    assert!(
+        !triggers.contains("cron"),
+        "{id} (at {path}) must not have a cron trigger: {triggers:?}"
+    );
+    id
+}
 
 pub struct TestApp {
     pub db: TestDatabase,
@@ -51,7 +81,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     )
     .expect("write runtime config");
     let mut builder = host_builder(&db, &redis, config_dir.path(), &options.variables);
-    for id in HTTP_COMPONENTS {
+    for id in http_components() {
         builder = builder.component(id);
     }
     let api = builder.spawn();

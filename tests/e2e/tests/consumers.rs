@@ -9,11 +9,10 @@
 //! event, what it decided.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use todo_e2e::test_support::{repo_root, HostBuilder, HostProcess};
+use todo_e2e::test_support::HostProcess;
 use todo_e2e::{spawn_app, TestApp, SWEEP_TOKEN};
 use uuid::Uuid;
 
@@ -27,22 +26,10 @@ const CONSUMERS: [&str; 2] = ["audit-service", "recurring-service"];
 
 // ------------------------------------------------------------------------------- helpers
 
-/// The component id spin.toml routes `/internal/sweeps/outbox` to (the relay's .wasm, under an
-/// id without the cron trigger, or `outbox-relay` itself).
+/// The component id spin.toml routes `/internal/sweeps/outbox` to (the relay's .wasm under an
+/// id without the cron trigger).
 fn sweep_component() -> String {
-    let text = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap();
-    let mut lines = text
-        .lines()
-        .skip_while(|line| line.trim() != r#"route = "/internal/sweeps/outbox""#);
-    lines
-        .next()
-        .expect("spin.toml routes /internal/sweeps/outbox");
-    let component = lines.next().unwrap().trim();
-    component
-        .strip_prefix("component = \"")
-        .and_then(|rest| rest.strip_suffix('"'))
-        .unwrap_or_else(|| panic!("unexpected line after the sweep route: {component}"))
-        .to_string()
+    todo_e2e::route_only_component("/internal/sweeps/outbox")
 }
 
 fn start(app: &TestApp, components: &[&str]) -> HostProcess {
@@ -333,38 +320,10 @@ async fn mutate(app: &TestApp, user: &str, mutations: usize) {
     }
 }
 
-/// A copy of spin.toml without the cron triggers (absolute component paths), so the relay
-/// runs only when the test calls its route.
-fn manifest_without_cron(dir: &std::path::Path) -> PathBuf {
-    let text = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap();
-    let mut out = String::new();
-    let mut skipping = false;
-    for line in text.lines() {
-        if line.starts_with('[') {
-            skipping = line.trim() == "[[trigger.cron]]";
-        }
-        if !skipping {
-            out.push_str(&line.replace(
-                "source = \"target/",
-                &format!("source = \"{}/target/", repo_root().display()),
-            ));
-            out.push('\n');
-        }
-    }
-    assert!(!out.contains("trigger.cron"));
-    let path = dir.join("spin.toml");
-    std::fs::write(&path, out).unwrap();
-    path
-}
-
-fn relay_without_cron(app: &TestApp, dir: &std::path::Path, sweep_token: &str) -> HostProcess {
-    HostBuilder::new(manifest_without_cron(dir))
-        .runtime_config(app.runtime_config_path())
-        .current_dir(dir)
-        .variable("db_url", &app.db.url)
-        .variable("db_host", &app.db.host_port)
-        .variable("redis_url", app.redis.url())
-        .variable("redis_host", app.redis.host_port())
+/// The relay's sweep route alone, without its cron trigger: the relay runs only when the test
+/// calls its route.
+fn relay_without_cron(app: &TestApp, sweep_token: &str) -> HostProcess {
+    app.host_builder()
         .variable("sweep_token", sweep_token)
         .component(&sweep_component())
         .spawn()
@@ -592,8 +551,7 @@ async fn repairs_lost_while_the_consumers_are_still_down_are_retried_with_back_o
     let app = spawn_app().await;
     mutate(&app, "kim", 30).await;
     let pg = app.pg().await;
-    let dir = tempfile::tempdir().unwrap();
-    let relay = relay_without_cron(&app, dir.path(), SWEEP_TOKEN);
+    let relay = relay_without_cron(&app, SWEEP_TOKEN);
     // After the grace period the relay re-publishes into the void: nobody listens yet.
     eventually("a first repair round", Duration::from_secs(40), || async {
         let (status, summary) = sweep(&app, &relay, Some(SWEEP_TOKEN)).await;
@@ -657,8 +615,7 @@ async fn an_unavailable_database_is_a_transient_failure_that_the_relay_repairs()
     drop(broken);
 
     let _consumers = start(&app, &CONSUMERS);
-    let dir = tempfile::tempdir().unwrap();
-    let relay = relay_without_cron(&app, dir.path(), SWEEP_TOKEN);
+    let relay = relay_without_cron(&app, SWEEP_TOKEN);
     sweep_until_consistent(&app, &relay, Duration::from_secs(60)).await;
 }
 
@@ -1120,8 +1077,7 @@ async fn completed_pending_completed_yields_one_successor() {
 #[tokio::test]
 async fn sweep_route_requires_the_token_and_publishes_only_with_it() {
     let app = spawn_app().await;
-    let dir = tempfile::tempdir().unwrap();
-    let relay = relay_without_cron(&app, dir.path(), SWEEP_TOKEN);
+    let relay = relay_without_cron(&app, SWEEP_TOKEN);
     let pg = app.pg().await;
     let event = insert_unpublished_event(&pg, "alice").await;
     let mut pubsub = app.subscribe(&["task-deleted"]).await;
@@ -1188,8 +1144,7 @@ async fn sweep_route_requires_the_token_and_publishes_only_with_it() {
 #[tokio::test]
 async fn sweep_route_is_closed_without_a_configured_token() {
     let app = spawn_app().await;
-    let dir = tempfile::tempdir().unwrap();
-    let relay = relay_without_cron(&app, dir.path(), "");
+    let relay = relay_without_cron(&app, "");
     let pg = app.pg().await;
     let event = insert_unpublished_event(&pg, "alice").await;
     for token in [None, Some(""), Some(SWEEP_TOKEN)] {
@@ -1234,8 +1189,9 @@ async fn the_cron_trigger_runs_the_relay() {
         },
     )
     .await;
+    // The tick logs after its commit: wait for the line rather than race it.
     assert!(
-        relay.output().contains("outbox-relay: cron tick"),
+        relay.wait_for_output("outbox-relay: cron tick", Duration::from_secs(30)),
         "{}",
         relay.output()
     );
@@ -1260,10 +1216,8 @@ async fn two_relays_at_once_publish_each_event_once() {
         "SELECT count(*) FROM events WHERE published_at IS NULL",
     )
     .await;
-    let dir_a = tempfile::tempdir().unwrap();
-    let dir_b = tempfile::tempdir().unwrap();
-    let relay_a = relay_without_cron(&app, dir_a.path(), SWEEP_TOKEN);
-    let relay_b = relay_without_cron(&app, dir_b.path(), SWEEP_TOKEN);
+    let relay_a = relay_without_cron(&app, SWEEP_TOKEN);
+    let relay_b = relay_without_cron(&app, SWEEP_TOKEN);
     let (a, b) = tokio::join!(
         sweep(&app, &relay_a, Some(SWEEP_TOKEN)),
         sweep(&app, &relay_b, Some(SWEEP_TOKEN))
@@ -1389,8 +1343,7 @@ async fn bench_consumers() {
     }
 
     // Drain through the route, called back to back (what a CronJob or an operator does).
-    let dir = tempfile::tempdir().unwrap();
-    let relay = relay_without_cron(&app, dir.path(), SWEEP_TOKEN);
+    let relay = relay_without_cron(&app, SWEEP_TOKEN);
     insert_backlog(&pg, backlog).await;
     let started = Instant::now();
     let mut calls = 0;

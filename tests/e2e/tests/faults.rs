@@ -307,19 +307,7 @@ fn served_url(process: &HostProcess) -> String {
 
 /// The component id spin.toml routes `/internal/sweeps/outbox` to.
 fn outbox_sweep_component() -> String {
-    let text = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap();
-    let mut lines = text
-        .lines()
-        .skip_while(|line| line.trim() != r#"route = "/internal/sweeps/outbox""#)
-        .skip(1);
-    let line = lines
-        .next()
-        .expect("spin.toml routes /internal/sweeps/outbox");
-    line.trim()
-        .strip_prefix("component = \"")
-        .and_then(|rest| rest.strip_suffix('"'))
-        .unwrap_or_else(|| panic!("unexpected line after the sweep route: {line}"))
-        .to_string()
+    todo_e2e::route_only_component("/internal/sweeps/outbox")
 }
 
 /// Runs the relay's sweep route until every task event is audited and published (bounded).
@@ -607,7 +595,7 @@ async fn hosts_killed_with_sigkill_mid_load_and_restarted() {
 
 fn restart_http(app: &TestApp) -> HostProcess {
     let mut builder = app.host_builder();
-    for id in todo_e2e::HTTP_COMPONENTS {
+    for id in todo_e2e::http_components() {
         builder = builder.component(id);
     }
     builder.spawn()

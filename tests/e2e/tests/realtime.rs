@@ -593,20 +593,7 @@ async fn an_event_published_twice_is_delivered_once_and_garbage_is_ignored() {
 
 /// The component id spin.toml routes `/internal/sweeps/outbox` to.
 fn outbox_sweep_component() -> String {
-    let text =
-        std::fs::read_to_string(todo_e2e::test_support::repo_root().join("spin.toml")).unwrap();
-    let mut lines = text
-        .lines()
-        .map(str::trim)
-        .skip_while(|line| *line != r#"route = "/internal/sweeps/outbox""#)
-        .skip(1);
-    let line = lines
-        .next()
-        .expect("spin.toml routes /internal/sweeps/outbox");
-    line.strip_prefix("component = \"")
-        .and_then(|rest| rest.strip_suffix('"'))
-        .unwrap_or_else(|| panic!("unexpected line after the sweep route: {line}"))
-        .to_string()
+    todo_e2e::route_only_component("/internal/sweeps/outbox")
 }
 
 /// The real relay publishing an event the API had already published (the API crashed between

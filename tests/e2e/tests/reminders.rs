@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::StreamExt;
 use serde_json::{json, Value};
-use todo_e2e::test_support::{repo_root, HostProcess};
+use todo_e2e::test_support::HostProcess;
 use todo_e2e::{spawn_app, TestApp, SWEEP_TOKEN};
+use todo_host::inspect::TriggerInfo;
 use uuid::Uuid;
 
 const SWEEP_PATH: &str = "/internal/sweeps/reminders";
@@ -50,40 +51,25 @@ where
     }
 }
 
-/// The id of the component behind the sweep route in spin.toml.
-fn sweep_component(manifest: &str) -> String {
-    let mut lines = manifest.lines().map(str::trim);
-    while let Some(line) = lines.next() {
-        if line == format!("route = \"{SWEEP_PATH}\"") {
-            let component = lines.next().unwrap_or_default();
-            if let Some(id) = component
-                .strip_prefix("component = \"")
-                .and_then(|c| c.strip_suffix('"'))
-            {
-                return id.to_string();
-            }
-        }
-    }
-    panic!("spin.toml has no component for {SWEEP_PATH}");
-}
-
 /// The sweep route's component alone (in spin.toml it has no cron trigger: the SpinKube shim
 /// refuses those): sweeps run exactly when a test POSTs.
 fn http_sweeper(app: &TestApp, sweep_token: &str) -> HostProcess {
-    let manifest = std::fs::read_to_string(repo_root().join("spin.toml")).expect("read spin.toml");
-    let component = sweep_component(&manifest);
-    assert!(
-        !manifest.contains(&format!("component = \"{component}\"\ncron_expression")),
-        "{component} must not have a cron trigger"
-    );
     app.host_builder()
         .variable("sweep_token", sweep_token)
-        .component(&component)
+        .component(&todo_e2e::route_only_component(SWEEP_PATH))
         .spawn()
 }
 
-/// `notification-service` as deployed with Spin: cron trigger (and its route).
+/// `notification-service` as deployed with Spin: its cron trigger, every [`CADENCE`].
 fn cron_worker(app: &TestApp) -> HostProcess {
+    let triggers = &todo_e2e::spin_app().components["notification-service"].triggers;
+    assert_eq!(
+        triggers,
+        &[TriggerInfo::Cron {
+            cron_expression: "*/5 * * * * *".into()
+        }],
+        "CADENCE follows spin.toml"
+    );
     app.host_builder().component("notification-service").spawn()
 }
 

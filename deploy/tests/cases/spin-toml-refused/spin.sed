@@ -1,0 +1,2 @@
+# The repository's spin.toml with a misspelt template reference.
+s|"{{ jwks_origin }}"\]|"{{ jwks_orgin }}"]|
