@@ -30,6 +30,8 @@ const MCP_METHODS: &str = "POST, OPTIONS";
 const MCP_REQUEST_HEADERS: &str = "Authorization, Content-Type, Accept, MCP-Protocol-Version, \
                                    Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID, X-Request-Id";
 
+const MCP_EXPOSED_HEADERS: &str = "WWW-Authenticate, X-Request-Id";
+
 #[http_component]
 async fn handle(incoming: IncomingRequest) -> Response {
     let request_id = request_id(header(&incoming, "x-request-id").as_deref());
@@ -59,6 +61,12 @@ async fn handle(incoming: IncomingRequest) -> Response {
     };
     if !metadata::serves(&path) {
         for (name, value) in cors.headers(origin.as_deref()) {
+            // A browser client must be able to read the 401's challenge.
+            let value = if name == "access-control-expose-headers" {
+                MCP_EXPOSED_HEADERS.to_string()
+            } else {
+                value
+            };
             response.set_header(name, value);
         }
     }
