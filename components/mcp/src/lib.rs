@@ -141,12 +141,14 @@ async fn post(
                 user_id: &user,
                 correlation_id: request_id,
             };
-            let outcome = todo_tools::call(caller, &name, &arguments)
-                .map_err(|error| error.message().to_string());
-            json_response(
-                200,
-                &todo_mcp_protocol::tool_call_reply(era, &id, outcome, &SERVER),
-            )
+            let outcome = todo_tools::call_json(caller, &name, &arguments);
+            let outcome = outcome.as_deref().map_err(todo_tools::ToolError::message);
+            let body = todo_mcp_protocol::tool_call_reply(era, &id, outcome, &SERVER);
+            Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(body.into_bytes())
+                .build()
         }
     }
 }

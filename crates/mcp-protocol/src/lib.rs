@@ -390,29 +390,32 @@ fn tool_call(era: Era, id: Id, params: &Value, tools: &[Value]) -> Outcome {
 
 /// The answer to a tool call: its structured result (also as JSON text, for clients that read
 /// only text), or the failure as a tool error result the model can read (`isError`), never a
-/// protocol error.
+/// protocol error. `outcome` carries the result's JSON text (valid JSON, as the tool produced
+/// it): it is written as it is, not parsed and serialised again.
 pub fn tool_call_reply(
     era: Era,
     id: &Id,
-    outcome: Result<Value, String>,
+    outcome: Result<&str, &str>,
     server: &ServerInfo,
-) -> Value {
-    let result = match outcome {
-        Ok(structured) => json!({
-            "content": [{ "type": "text", "text": structured.to_string() }],
-            "structuredContent": structured,
-            "isError": false,
-        }),
-        Err(message) => json!({
-            "content": [{ "type": "text", "text": message }],
-            "isError": true,
-        }),
+) -> String {
+    let modern = match era {
+        Era::Modern => format!(
+            r#","resultType":"complete","_meta":{}"#,
+            json!({ SERVER_INFO_META: server.implementation() })
+        ),
+        Era::Legacy(_) => String::new(),
     };
-    let result = match era {
-        Era::Modern => modern_result(result, server),
-        Era::Legacy(_) => result,
-    };
-    jsonrpc::result_response(id, result)
+    let id = id.to_json();
+    match outcome {
+        Ok(structured) => format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":{}}}],"structuredContent":{structured},"isError":false{modern}}}}}"#,
+            Value::from(structured)
+        ),
+        Err(message) => format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":{}}}],"isError":true{modern}}}}}"#,
+            Value::from(message)
+        ),
+    }
 }
 
 /// A header value, base64-decoded when it carries the 2026-07-28 sentinel `=?base64?...?=`;

@@ -312,23 +312,34 @@ fn tool_call_params_are_checked_before_the_tool_runs() {
 #[test]
 fn tool_results_carry_structured_content_and_the_same_json_as_text() {
     let id = Id::Number(3.into());
-    let ok = tool_call_reply(
-        Era::Legacy("2025-06-18"),
-        &id,
-        Ok(json!({"total": 2})),
-        &SERVER,
-    );
+    let reply = |era, outcome| -> Value {
+        serde_json::from_str(&tool_call_reply(era, &id, outcome, &SERVER)).expect("valid JSON")
+    };
+    let structured = r#"{"total":2,"note":"a \"quoted\" line\nbreak ✓"}"#;
+    let ok = reply(Era::Legacy("2025-06-18"), Ok(structured));
+    assert_eq!(ok["id"], 3);
     let result = &ok["result"];
-    assert_eq!(result["structuredContent"], json!({"total": 2}));
-    let text: Value = serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
-    assert_eq!(text, json!({"total": 2}));
+    let expected: Value = serde_json::from_str(structured).unwrap();
+    assert_eq!(result["structuredContent"], expected);
+    assert_eq!(result["content"][0]["type"], "text");
+    assert_eq!(result["content"][0]["text"], structured);
     assert_eq!(result["isError"], false);
     assert!(result.get("resultType").is_none());
-    let failed = tool_call_reply(Era::Modern, &id, Err("Task not found".into()), &SERVER);
+    let failed = reply(Era::Modern, Err("Task \"x\" not found"));
     assert_eq!(failed["result"]["isError"], true);
-    assert_eq!(failed["result"]["content"][0]["text"], "Task not found");
+    assert_eq!(
+        failed["result"]["content"][0]["text"],
+        "Task \"x\" not found"
+    );
     assert_eq!(failed["result"]["resultType"], "complete");
+    assert_eq!(
+        failed["result"]["_meta"][SERVER_INFO_META]["name"],
+        "todo-backend"
+    );
     assert!(failed["result"].get("structuredContent").is_none());
+    let modern_ok = reply(Era::Modern, Ok("[]"));
+    assert_eq!(modern_ok["result"]["structuredContent"], json!([]));
+    assert_eq!(modern_ok["result"]["resultType"], "complete");
 }
 
 #[test]

@@ -70,44 +70,58 @@ pub enum ToolCall {
 /// Runs tool `name` with `arguments` (a JSON object, or null for none) for `caller`: the
 /// arguments are validated first; the database is opened only for a valid call.
 pub fn call(caller: Caller<'_>, name: &str, arguments: &Value) -> Result<Value, ToolError> {
+    call_json(caller, name, arguments).and_then(|text| value_of(caller, &text))
+}
+
+/// [`call`], with the result as the JSON text the task operations produced (no parse and
+/// re-serialisation, for a front door that only passes it on).
+pub fn call_json(caller: Caller<'_>, name: &str, arguments: &Value) -> Result<String, ToolError> {
     let tool_call = parse(caller.user_id, name, arguments)?;
     let db = Db::open().map_err(|error| failed(caller, TaskError::Db(error)))?;
-    execute(&db, caller, tool_call)
+    execute_json(&db, caller, tool_call)
 }
 
 /// Runs a validated call on `db` for `caller`.
 pub fn execute(db: &Db, caller: Caller<'_>, tool_call: ToolCall) -> Result<Value, ToolError> {
+    execute_json(db, caller, tool_call).and_then(|text| value_of(caller, &text))
+}
+
+/// [`execute`], with the result as JSON text.
+pub fn execute_json(db: &Db, caller: Caller<'_>, tool_call: ToolCall) -> Result<String, ToolError> {
     let outcome = match tool_call {
         ToolCall::CreateTask(new_task) => {
-            todo_tasks::create(db, caller, new_task, None).and_then(|created| match created {
-                Created::New(task) | Created::Replayed { body: task, .. } => json_of(&task.json),
+            todo_tasks::create(db, caller, new_task, None).map(|created| match created {
+                Created::New(task) | Created::Replayed { body: task, .. } => task.json,
             })
         }
-        ToolCall::ListTasks(query) => todo_tasks::list(db, caller, &query).and_then(|page| {
-            Ok(json!({ "tasks": json_of(&page.json)?, "next_cursor": page.next_cursor }))
+        ToolCall::ListTasks(query) => todo_tasks::list(db, caller, &query).map(|page| {
+            let next_cursor = Value::from(page.next_cursor);
+            format!(r#"{{"tasks":{},"next_cursor":{next_cursor}}}"#, page.json)
         }),
-        ToolCall::GetTask(id) => {
-            todo_tasks::get(db, caller, id).and_then(|task| json_of(&task.json))
-        }
+        ToolCall::GetTask(id) => todo_tasks::get(db, caller, id).map(|task| task.json),
         ToolCall::UpdateTask(id, changes) => {
-            todo_tasks::update(db, caller, id, &changes, None).and_then(|task| json_of(&task.json))
+            todo_tasks::update(db, caller, id, &changes, None).map(|task| task.json)
         }
-        ToolCall::DeleteTask(id) => todo_tasks::delete(db, caller, id, None)
-            .map(|deleted| json!({ "deleted": true, "task_id": deleted.task_id.to_string() })),
+        ToolCall::DeleteTask(id) => todo_tasks::delete(db, caller, id, None).map(|deleted| {
+            json!({ "deleted": true, "task_id": deleted.task_id.to_string() }).to_string()
+        }),
         ToolCall::ToggleComplete(id) => {
-            todo_tasks::toggle(db, caller, id, None).and_then(|task| json_of(&task.json))
+            todo_tasks::toggle(db, caller, id, None).map(|task| task.json)
         }
-        ToolCall::GetStats => todo_tasks::stats(db, caller).and_then(|stats| json_of(&stats)),
+        ToolCall::GetStats => todo_tasks::stats(db, caller),
     };
     outcome.map_err(|error| failed(caller, error))
 }
 
 /// JSON text produced by the task operations, as a value.
-fn json_of(text: &str) -> Result<Value, TaskError> {
+fn value_of(caller: Caller<'_>, text: &str) -> Result<Value, ToolError> {
     serde_json::from_str(text).map_err(|error| {
-        TaskError::Db(spin_support::db::DbError::Query(format!(
-            "task operation returned invalid JSON: {error}"
-        )))
+        failed(
+            caller,
+            TaskError::Db(spin_support::db::DbError::Query(format!(
+                "task operation returned invalid JSON: {error}"
+            ))),
+        )
     })
 }
 
