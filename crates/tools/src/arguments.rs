@@ -8,7 +8,8 @@
 
 use serde_json::{Map, Value};
 use todo_domain::error::FieldError;
-use todo_domain::{input, listing};
+use todo_domain::input::{self, type_name};
+use todo_domain::listing;
 use uuid::Uuid;
 
 use crate::{ToolCall, ToolError};
@@ -254,17 +255,6 @@ fn rename_fields(message: &str) -> String {
     }
     flush(&mut word, &mut out, quoted);
     out
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

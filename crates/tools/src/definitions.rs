@@ -55,6 +55,14 @@ pub fn definition(name: &str) -> Option<&'static ToolDefinition> {
     definitions().iter().find(|tool| tool.name == name)
 }
 
+/// A tool that only reads the user's tasks.
+const READ_ONLY: ToolAnnotations = ToolAnnotations {
+    read_only: true,
+    destructive: false,
+    idempotent: true,
+    open_world: false,
+};
+
 const INSTANT: &str = "RFC 3339 date-time with an offset, e.g. 2030-01-31T09:00:00Z or \
                        2030-01-31T10:00:00+01:00 (a bare date means midnight UTC)";
 
@@ -247,12 +255,7 @@ fn build() -> Vec<ToolDefinition> {
                 },
                 "required": ["tasks", "next_cursor"],
             }),
-            annotations: ToolAnnotations {
-                read_only: true,
-                destructive: false,
-                idempotent: true,
-                open_world: false,
-            },
+            annotations: READ_ONLY,
         },
         ToolDefinition {
             name: "get_task",
@@ -260,12 +263,7 @@ fn build() -> Vec<ToolDefinition> {
             description: "Get one of the signed-in user's tasks by id.",
             input_schema: task_id_input("get"),
             output_schema: task_output_schema(),
-            annotations: ToolAnnotations {
-                read_only: true,
-                destructive: false,
-                idempotent: true,
-                open_world: false,
-            },
+            annotations: READ_ONLY,
         },
         ToolDefinition {
             name: "update_task",
@@ -334,12 +332,7 @@ fn build() -> Vec<ToolDefinition> {
                 },
                 "required": ["total", "pending", "completed"],
             }),
-            annotations: ToolAnnotations {
-                read_only: true,
-                destructive: false,
-                idempotent: true,
-                open_world: false,
-            },
+            annotations: READ_ONLY,
         },
     ]
 }
