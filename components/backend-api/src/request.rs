@@ -1,15 +1,12 @@
 //! Per-request context: request id, origin, authentication, path and query, and a JSON body
 //! read with the 64 KiB limit enforced while streaming.
 
-use futures::StreamExt;
 use serde_json::Value;
 use spin_sdk::http::IncomingRequest;
 use spin_support::auth;
 use spin_support::http::{header, ApiError};
 use todo_domain::error::FieldError;
 use uuid::Uuid;
-
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub struct Context {
     pub request_id: String,
@@ -129,29 +126,13 @@ impl<'a> Request<'a> {
                 "Content-Type must be application/json".into(),
             ));
         }
-        if let Some(length) = self
-            .header("content-length")
-            .and_then(|l| l.trim().parse::<usize>().ok())
-        {
-            if length > MAX_BODY_BYTES {
-                return Err(ApiError::PayloadTooLarge);
-            }
-        }
         let incoming = self
             .incoming
             .take()
             .ok_or_else(|| ApiError::Internal("request body read twice".into()))?;
-        let mut body = Vec::new();
-        let mut stream = incoming.into_body_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                ApiError::BadRequest(format!("Could not read the request body: {e:?}"))
-            })?;
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(ApiError::PayloadTooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body =
+            spin_support::http::read_body(incoming, self.header("content-length").as_deref())
+                .await?;
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))
     }

@@ -130,7 +130,8 @@ fn body_object(body: &Value) -> Result<&Map<String, Value>, Vec<FieldError>> {
     })
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// How a message names the JSON type of `v` ("a string", "an array", ...).
+pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

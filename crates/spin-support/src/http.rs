@@ -1,6 +1,7 @@
 //! API.md's HTTP conventions: FastAPI-shaped errors mapped to status codes in one place,
 //! `X-Request-Id` on every response, and CORS from the `cors_origins` variable.
 
+use futures::StreamExt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use spin_sdk::http::{IncomingRequest, Response};
@@ -163,6 +164,34 @@ pub fn header(incoming: &IncomingRequest, name: &str) -> Option<String> {
         .and_then(|value| String::from_utf8(value).ok())
 }
 
+/// API.md: request bodies over 64 KiB are `413`.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads a request body, refusing more than [`MAX_BODY_BYTES`] (413): first by the declared
+/// `Content-Length`, then while streaming, so an oversized body is never held in memory.
+pub async fn read_body(
+    incoming: IncomingRequest,
+    content_length: Option<&str>,
+) -> Result<Vec<u8>, ApiError> {
+    if content_length
+        .and_then(|length| length.trim().parse::<usize>().ok())
+        .is_some_and(|length| length > MAX_BODY_BYTES)
+    {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let mut body = Vec::new();
+    let mut stream = incoming.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::BadRequest(format!("Could not read the request body: {e:?}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Guards the sweep routes (`/internal/sweeps/...`, driven by Kubernetes CronJobs where there
 /// is no cron trigger): `Authorization: Bearer <sweep_token>`, compared in constant time over
 /// SHA-256 digests (so not even the length leaks). An unset `sweep_token` disables the routes
@@ -228,7 +257,8 @@ impl Cors {
         }
     }
 
-    fn allows(&self, origin: &str) -> bool {
+    /// Whether `origin` is one of the configured origins.
+    pub fn allows(&self, origin: &str) -> bool {
         self.origins.iter().any(|o| o == "*" || o == origin)
     }
 
@@ -248,14 +278,19 @@ impl Cors {
     /// The answer to a preflight `OPTIONS`: 204 with the allowed methods and headers for an
     /// allowed origin, 403 otherwise.
     pub fn preflight(&self, origin: Option<&str>) -> Response {
+        self.preflight_for(origin, ALLOWED_METHODS, ALLOWED_HEADERS)
+    }
+
+    /// [`Cors::preflight`] for a route with methods and request headers of its own.
+    pub fn preflight_for(&self, origin: Option<&str>, methods: &str, headers: &str) -> Response {
         match origin {
             Some(o) if self.allows(o) => {
                 let mut response = Response::builder().status(204).body(Vec::new()).build();
                 for (name, value) in self.headers(origin) {
                     response.set_header(name, value);
                 }
-                response.set_header("access-control-allow-methods", ALLOWED_METHODS);
-                response.set_header("access-control-allow-headers", ALLOWED_HEADERS);
+                response.set_header("access-control-allow-methods", methods);
+                response.set_header("access-control-allow-headers", headers);
                 response.set_header("access-control-max-age", "600");
                 response
             }
