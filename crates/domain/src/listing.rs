@@ -783,6 +783,28 @@ mod tests {
     }
 
     #[test]
+    fn titles_compare_as_people_read_them() {
+        assert_eq!(compare_titles("alpha", "Beta"), Ordering::Less);
+        assert_eq!(compare_titles("Beta", "alpha"), Ordering::Greater);
+        assert_eq!(compare_titles("ALPHA", "alpha"), Ordering::Equal);
+        assert_eq!(compare_titles("Éclair", "eclair"), Ordering::Equal);
+        assert_eq!(compare_titles("ändern", "alpha"), Ordering::Greater);
+        assert_eq!(compare_titles("zebra", "اردو"), Ordering::Less);
+        assert_eq!(compare_titles("اردو", "بازار"), Ordering::Less);
+        // Equal titles tie; the id orders them.
+        let a = task_with(1, None, "Alpha", Priority::Low);
+        let b = task_with(2, None, "alpha", Priority::Low);
+        assert_eq!(
+            compare_tasks(&b, &a, SortBy::Title, SortOrder::Asc),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare_tasks(&b, &a, SortBy::Title, SortOrder::Desc),
+            Ordering::Less
+        );
+    }
+
+    #[test]
     fn filters() {
         let mut t = sample_task();
         t.description = crate::task::Description::parse("Flat 50% share").unwrap();

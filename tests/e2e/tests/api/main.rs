@@ -2,6 +2,7 @@
 //! real Redis. One test binary with a module per area keeps link time low.
 
 mod auth;
+mod delete_event;
 mod events;
 mod http_conventions;
 mod listing;
