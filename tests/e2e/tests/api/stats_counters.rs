@@ -110,6 +110,18 @@ async fn counters_stay_exact_under_concurrent_creates_toggles_updates_and_delete
     let stats: Value = app.get_json("alice", "/api/alice/stats").await;
     assert!(stats["total"].as_i64().unwrap() > 50, "{stats}");
     assert!(stats["overdue"].as_i64().unwrap() > 0, "{stats}");
+    // Concurrent writers of one user counted on several shards, not queued on one row.
+    let shards: i64 = app
+        .pg()
+        .await
+        .query_one(
+            "SELECT count(*) FROM task_counters WHERE user_id = 'alice'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(shards > 1, "{shards} counter shard(s)");
     // A user with no tasks at all.
     let none: Value = app.get_json("carol", "/api/carol/stats").await;
     assert_eq!(none, counted(&app, "carol").await);
