@@ -312,7 +312,7 @@ INSERT_TASK = (
     "RETURNING id")
 
 UPDATE_TASK = (
-    "UPDATE tasks SET title = {title}, description = :t_description, priority = :t_priority, "
+    "UPDATE tasks SET title = {title}, description = NULLIF(:t_description, ''), priority = :t_priority, "
     "category = :t_category, status = {status}, due_date = :now::text::timestamptz, "
     "updated_at = :now::text::timestamptz, completed_at = {completed_at}, recurring_rule = NULL, "
     "recurring_end_date = NULL::text::timestamptz, reminder_at = NULL::text::timestamptz, reminder_sent = false, "

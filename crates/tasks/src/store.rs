@@ -48,7 +48,8 @@ struct StoredRecord {
     id: Uuid,
     user_id: String,
     title: Title,
-    description: Option<Description>,
+    /// Text, not yet a [`Description`]: the table allows an empty one, which reads as none.
+    description: Option<String>,
     priority: Priority,
     category: Category,
     status: Status,
@@ -69,14 +70,20 @@ struct StoredRecord {
     series_anchor: Option<DateTime<Utc>>,
 }
 
-impl From<StoredRecord> for StoredTask {
-    fn from(r: StoredRecord) -> StoredTask {
-        StoredTask {
+impl TryFrom<StoredRecord> for StoredTask {
+    type Error = String;
+
+    fn try_from(r: StoredRecord) -> Result<StoredTask, String> {
+        let description = match r.description {
+            Some(text) => Description::parse(&text).map_err(|e| e.msg)?,
+            None => None,
+        };
+        Ok(StoredTask {
             task: Task {
                 id: r.id,
                 user_id: r.user_id,
                 title: r.title,
-                description: r.description,
+                description,
                 priority: r.priority,
                 category: r.category,
                 status: r.status,
@@ -96,14 +103,15 @@ impl From<StoredRecord> for StoredTask {
             },
             series_id: r.series_id,
             series_anchor: r.series_anchor,
-        }
+        })
     }
 }
 
 /// Decodes one `task_record(t)` value.
 pub fn decode_record(record: Value) -> Result<StoredTask, DbError> {
     serde_json::from_value::<StoredRecord>(record)
-        .map(StoredTask::from)
+        .map_err(|e| e.to_string())
+        .and_then(StoredTask::try_from)
         .map_err(|e| DbError::Decode {
             column: 0,
             detail: format!("task record: {e}"),
@@ -665,8 +673,15 @@ mod tests {
             Some(parse_instant("2026-01-31T09:00:00.123999Z").unwrap())
         );
         assert_eq!(stored.task.version, 3);
-        let mut bad = record;
+        // An empty description (the table allows it) reads as none, as it always did.
+        let mut empty = record.clone();
+        empty["description"] = "".into();
+        assert_eq!(decode_record(empty).unwrap().task.description, None);
+        let mut bad = record.clone();
         bad["priority"] = "urgent".into();
         assert!(decode_record(bad).is_err());
+        let mut long = record;
+        long["description"] = "d".repeat(1001).into();
+        assert!(decode_record(long).is_err());
     }
 }
