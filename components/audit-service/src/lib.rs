@@ -76,9 +76,7 @@ fn record(event: &EventEnvelope) -> Result<Outcome, DbError> {
     .arg(param::uuid(event.id))
     .arg(param::text(event.topic.as_str()))
     .arg(param::text(&event.user_id));
-    let row = db
-        .query_one(&statement)?
-        .ok_or_else(|| DbError::Query("no result row".into()))?;
+    let row = db.query_row(&statement)?;
     Ok(match (row.int(0)?, row.int(1)?) {
         (0, _) => Outcome::UnknownEvent,
         (_, 0) => Outcome::AlreadyRecorded,

@@ -24,7 +24,7 @@ const OPENAPI: &str = include_str!("../openapi.json");
 #[http_component]
 async fn handle(incoming: IncomingRequest) -> Response {
     let context = Context::new(&incoming);
-    let cors = Cors::from_variables();
+    let cors = Cors::for_origin(context.origin.as_deref());
     let mut response = if incoming.method() == Method::Options {
         cors.preflight(context.origin.as_deref())
     } else {

@@ -1,26 +1,21 @@
 //! `/api/{user_id}/notifications...`: list, mark read, mark all read, delete; all scoped to
 //! the caller (another user's notification is a 404, exactly like a missing one).
 
-use serde_json::{json, Value};
+use serde_json::json;
 use spin_sdk::http::Response;
-use spin_support::db::{param, Db, Row, Statement};
+use spin_support::db::{exactly_one_row, param, Db, Statement};
 use spin_support::http::{json_response, ApiError};
-use todo_domain::error::FieldError;
-use todo_domain::task::format_instant;
+use todo_domain::error::{kinds, FieldError};
 
 use crate::request::{path_uuid, query_int, query_str, Request};
 
-const COLUMNS: &str = "id, user_id, message, task_id, read, created_at AT TIME ZONE 'UTC'";
-
-fn notification_json(row: &Row) -> Result<Value, ApiError> {
-    Ok(json!({
-        "id": row.uuid(0)?.to_string(),
-        "userId": row.text(1)?,
-        "message": row.text(2)?,
-        "taskId": row.opt_uuid(3)?.map(|id| id.to_string()),
-        "read": row.boolean(4)?,
-        "createdAt": format_instant(row.instant(5)?),
-    }))
+/// A JSON body PostgreSQL wrote (`notification_json`, the API's shape), passed through.
+fn json_text_response(json: String) -> Response {
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(json.into_bytes())
+        .build()
 }
 
 fn not_found() -> ApiError {
@@ -44,36 +39,38 @@ pub fn list(request: &Request) -> Result<Response, ApiError> {
             ApiError::validation(FieldError::new(
                 &["query", "unread_only"],
                 "unread_only must be true or false",
-                "bool_parsing",
+                kinds::BOOL_PARSING,
             ))
         })?,
     };
-    let statement = Statement::new(format!(
-        "SELECT {COLUMNS} FROM notifications WHERE user_id = $1 AND (NOT $2::bool OR NOT read) \
-         ORDER BY created_at DESC, id DESC LIMIT $3"
-    ))
+    // One row however many notifications: the JSON array, newest first.
+    let statement = Statement::new(
+        "SELECT coalesce('[' || string_agg(notification_json(n), ',' ORDER BY n.created_at DESC, n.id DESC) || ']', '[]') \
+         FROM (SELECT * FROM notifications WHERE user_id = $1 AND (NOT $2::bool OR NOT read) \
+               ORDER BY created_at DESC, id DESC LIMIT $3) AS n",
+    )
     .arg(param::text(&request.user))
     .arg(param::boolean(unread_only))
     .arg(param::int64(limit));
     let db = Db::open()?;
-    let items = db
-        .query(&statement)?
-        .iter()
-        .map(notification_json)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(json_response(200, &Value::Array(items)))
+    Ok(json_text_response(db.query_row(&statement)?.text(0)?))
 }
 
 pub fn mark_read(request: &Request, raw_id: &str) -> Result<Response, ApiError> {
     let id = path_uuid(raw_id, "notification_id")?;
     let statement = Statement::new(format!(
-        "UPDATE notifications SET read = true WHERE id = $1 AND user_id = $2 RETURNING {COLUMNS}"
+        "WITH marked AS (UPDATE notifications n SET read = true WHERE n.id = $1 AND n.user_id = $2 \
+         RETURNING notification_json(n) AS json) {}",
+        exactly_one_row("SELECT json FROM marked")
     ))
     .arg(param::uuid(id))
     .arg(param::text(&request.user));
     let db = Db::open()?;
-    let row = db.query_one(&statement)?.ok_or_else(not_found)?;
-    Ok(json_response(200, &notification_json(&row)?))
+    let json = db
+        .query_row(&statement)?
+        .opt_text(0)?
+        .ok_or_else(not_found)?;
+    Ok(json_text_response(json))
 }
 
 pub fn read_all(request: &Request) -> Result<Response, ApiError> {

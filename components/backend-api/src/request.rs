@@ -5,7 +5,7 @@ use serde_json::Value;
 use spin_sdk::http::IncomingRequest;
 use spin_support::auth;
 use spin_support::http::{header, ApiError};
-use todo_domain::error::FieldError;
+use todo_domain::error::{kinds, FieldError};
 use uuid::Uuid;
 
 pub struct Context {
@@ -106,7 +106,7 @@ impl<'a> Request<'a> {
             ApiError::validation(FieldError::new(
                 &["header", "If-Match"],
                 "If-Match must be a task version (the ETag of the task)",
-                "value_error",
+                kinds::VALUE_ERROR,
             ))
         })
     }
@@ -144,7 +144,7 @@ pub fn path_uuid(raw: &str, name: &str) -> Result<Uuid, ApiError> {
         ApiError::validation(FieldError::new(
             &["path", name],
             format!("{name} must be a UUID"),
-            "uuid_parsing",
+            kinds::UUID_PARSING,
         ))
     })
 }
@@ -164,7 +164,7 @@ pub fn query_int(
             _ => Err(ApiError::validation(FieldError::new(
                 &["query", name],
                 format!("{name} must be an integer from {min} to {max}"),
-                "value_error",
+                kinds::VALUE_ERROR,
             ))),
         },
     }

@@ -18,12 +18,13 @@
 
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use spin_sdk::pg4::ParameterValue;
-use spin_support::db::{param, Db, DbError, Row, Statement};
-use spin_support::outbox;
-use spin_support::task_store::{stored_task_from_row, TASK_COLUMNS};
+use spin_support::db::{param, Db, DbError, Statement};
+use spin_support::outbox::Publisher;
 use todo_domain::event::EventEnvelope;
 use todo_domain::task::{Status, Task};
+use todo_tasks::store;
 use uuid::Uuid;
 
 use crate::reminder::{self, Fired, Summary};
@@ -67,19 +68,22 @@ fn claim_batches(
 ) -> Result<(), DbError> {
     // Rows that cannot be read or claimed: skipped (and logged) for the rest of this sweep.
     let mut excluded: Vec<String> = Vec::new();
+    let publisher = Publisher::new();
     loop {
         if started.elapsed() >= config.budget {
             summary.more_due = true;
             return Ok(());
         }
-        let rows = db.query(&select_due(config.batch_size, &excluded))?;
+        let rows: Vec<Value> = db
+            .query_row(&select_due(config.batch_size, &excluded))?
+            .decode_json(0)?;
         summary.batches += 1;
         if rows.is_empty() {
             return Ok(());
         }
         let mut tasks = Vec::with_capacity(rows.len());
         for row in &rows {
-            match stored_task_from_row(row) {
+            match store::decode_record(row.clone()) {
                 Ok(stored) => tasks.push(stored.task),
                 Err(e) => note_undecodable(row, &e, &mut excluded, summary),
             }
@@ -96,13 +100,13 @@ fn claim_batches(
                 return Ok(());
             }
             match claim_chunk(db, chunk, correlation_id) {
-                Ok(events) => tally(db, events, summary),
+                Ok(events) => tally(db, &publisher, events, summary),
                 Err(DbError::Unavailable(cause)) => return Err(DbError::Unavailable(cause)),
                 Err(error) => {
                     eprintln!("reminder sweep: claiming {} reminders failed ({error}); claiming them one by one", chunk.len());
                     for task in chunk {
                         match claim_chunk(db, std::slice::from_ref(task), correlation_id) {
-                            Ok(events) => tally(db, events, summary),
+                            Ok(events) => tally(db, &publisher, events, summary),
                             Err(DbError::Unavailable(cause)) => {
                                 return Err(DbError::Unavailable(cause))
                             }
@@ -123,7 +127,7 @@ fn claim_batches(
 }
 
 /// Counts a chunk's outcomes and publishes its committed events.
-fn tally(db: &Db, outcomes: Vec<Outcome>, summary: &mut Summary) {
+fn tally(db: &Db, publisher: &Publisher, outcomes: Vec<Outcome>, summary: &mut Summary) {
     let mut events = Vec::new();
     for outcome in outcomes {
         match outcome {
@@ -136,31 +140,42 @@ fn tally(db: &Db, outcomes: Vec<Outcome>, summary: &mut Summary) {
             Outcome::Lost => summary.lost += 1,
         }
     }
-    outbox::publish_committed(db, &events);
+    publisher.publish_committed(db, &events);
 }
 
-fn note_undecodable(row: &Row, error: &DbError, excluded: &mut Vec<String>, summary: &mut Summary) {
+fn note_undecodable(
+    record: &Value,
+    error: &DbError,
+    excluded: &mut Vec<String>,
+    summary: &mut Summary,
+) {
     summary.undecodable += 1;
-    match row.uuid(0) {
-        Ok(id) => {
+    match record
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|id| Uuid::parse_str(id).ok())
+    {
+        Some(id) => {
             eprintln!(
                 "reminder sweep: task {id} cannot be read ({error}); its reminder is left armed"
             );
             excluded.push(id.to_string());
         }
-        Err(e) => eprintln!("reminder sweep: a due task row has no readable id ({e}); skipped"),
+        None => eprintln!("reminder sweep: a due task row has no readable id ({error}); skipped"),
     }
 }
 
-/// Due reminders, oldest first (matches the partial index `tasks_reminders_due`).
+/// Due reminders, oldest first (matches the partial index `tasks_reminders_due`), as one
+/// JSON array of task records (one row, however many are due).
 fn select_due(limit: usize, exclude: &[String]) -> Statement {
     let now = spin_support::now();
-    Statement::new(format!(
-        "SELECT {TASK_COLUMNS} FROM tasks \
-         WHERE NOT reminder_sent AND reminder_at IS NOT NULL AND reminder_at <= $1::text::timestamptz \
-           AND NOT (id = ANY($2::text[]::uuid[])) \
-         ORDER BY reminder_at, id LIMIT $3"
-    ))
+    Statement::new(
+        "SELECT coalesce('[' || string_agg(task_record(t), ',' ORDER BY t.reminder_at, t.id) || ']', '[]') \
+         FROM (SELECT * FROM tasks \
+               WHERE NOT reminder_sent AND reminder_at IS NOT NULL AND reminder_at <= $1::text::timestamptz \
+                 AND NOT (id = ANY($2::text[]::uuid[])) \
+               ORDER BY reminder_at, id LIMIT $3) AS t",
+    )
     .arg(param::instant(now))
     .arg(param::text_array(exclude))
     .arg(param::int64(i64::try_from(limit).unwrap_or(i64::MAX)))
@@ -242,7 +257,8 @@ fn claim_statement(tasks: &[&Task], fired: &[Option<Fired>]) -> Statement {
            FROM input i JOIN n ON n.task_id = i.id \
            ORDER BY i.reminder_at, i.id \
            RETURNING id) \
-         SELECT c.id, c.status, EXISTS (SELECT 1 FROM n WHERE n.task_id = c.id) FROM claimed c"
+         SELECT coalesce(json_agg(json_build_array(c.id, c.status, EXISTS (SELECT 1 FROM n WHERE n.task_id = c.id))), '[]')::text \
+         FROM claimed c"
     );
     st
 }
@@ -265,11 +281,14 @@ fn claim_chunk(db: &Db, tasks: &[Task], correlation_id: &str) -> Result<Vec<Outc
                 .then(|| reminder::fire(&reminder::claimed_state(t), now, correlation_id))
         })
         .collect();
-    let rows = db.query(&claim_statement(&tasks, &fired))?;
-    let mut claimed = std::collections::HashMap::new();
-    for row in &rows {
-        claimed.insert(row.uuid(0)?, (row.text(1)?, row.boolean(2)?));
-    }
+    // (task id, status, whether its notification was inserted) of each claimed task.
+    let rows: Vec<(Uuid, String, bool)> = db
+        .query_row(&claim_statement(&tasks, &fired))?
+        .decode_json(0)?;
+    let claimed: std::collections::HashMap<Uuid, (String, bool)> = rows
+        .into_iter()
+        .map(|(id, status, notified)| (id, (status, notified)))
+        .collect();
     Ok(tasks
         .iter()
         .zip(fired)

@@ -28,12 +28,14 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use spin_sdk::redis::Connection;
 use spin_support::db::{param, Db, Statement};
-use spin_support::task_store::{self, StoredTask, TASK_COLUMNS};
+use todo_domain::event::Topic;
 use todo_domain::recurrence;
 use todo_domain::task::Status;
+use todo_tasks::store;
 use uuid::Uuid;
 
 /// Events claimed (and published) per statement.
@@ -57,7 +59,14 @@ pub const BUDGET: Duration = Duration::from_secs(2);
 const REPAIR_DUE: &str = "(repaired_at IS NULL OR repaired_at < now() - \
      LEAST(interval '10 seconds' * power(2, LEAST(repair_attempts, 4)), interval '2 minutes'))";
 
-const TASK_TOPICS: &str = "('task-created', 'task-updated', 'task-completed', 'task-deleted')";
+/// The topics with a task effect to repair (every topic with a realtime action).
+fn task_topics() -> Vec<String> {
+    Topic::ALL
+        .iter()
+        .filter(|t| t.action().is_some())
+        .map(|t| t.as_str().to_string())
+        .collect()
+}
 
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -97,6 +106,8 @@ impl Summary {
     }
 }
 
+/// An event a claim took, as published (the payload text as stored).
+#[derive(Deserialize)]
 struct Claimed {
     seq: i64,
     id: String,
@@ -104,21 +115,22 @@ struct Claimed {
     payload: String,
 }
 
-fn claimed_from_rows(rows: Vec<spin_support::db::Row>) -> anyhow::Result<Vec<Claimed>> {
-    let mut claimed = rows
-        .iter()
-        .map(|row| {
-            Ok(Claimed {
-                seq: row.int(0)?,
-                id: row.uuid(1)?.to_string(),
-                topic: row.text(2)?,
-                payload: row.text(3)?,
-            })
-        })
-        .collect::<Result<Vec<_>, spin_support::db::DbError>>()?;
-    // UPDATE ... RETURNING has no order.
-    claimed.sort_by_key(|c| c.seq);
-    Ok(claimed)
+/// `claim` is an `UPDATE events ... RETURNING seq, id, topic, payload`; the statement answers
+/// the claimed events as one JSON array in `seq` order (one row, whatever was claimed).
+fn claim(
+    db: &Db,
+    claim: &str,
+    params: Vec<spin_sdk::pg4::ParameterValue>,
+) -> anyhow::Result<Vec<Claimed>> {
+    let statement = Statement {
+        sql: format!(
+            "WITH c AS ({claim}) \
+             SELECT coalesce(json_agg(json_build_object('seq', c.seq, 'id', c.id, 'topic', c.topic, \
+                 'payload', c.payload::text) ORDER BY c.seq), '[]')::text FROM c"
+        ),
+        params,
+    };
+    Ok(db.query_row(&statement)?.decode_json(0)?)
 }
 
 pub fn run() -> anyhow::Result<Summary> {
@@ -172,7 +184,7 @@ fn publish_pass(
     started: Instant,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    let claim = Statement::new(format!(
+    let batch = format!(
         "UPDATE events SET publish_attempts = publish_attempts + 1, \
              claimed_until = now() + interval '{LEASE_SECS} seconds' \
          WHERE id IN ( \
@@ -180,10 +192,10 @@ fn publish_pass(
              WHERE published_at IS NULL AND created_at < now() - interval '{PUBLISH_AFTER_SECS} seconds' \
                AND (claimed_until IS NULL OR claimed_until < now()) \
              ORDER BY seq LIMIT {BATCH} FOR UPDATE SKIP LOCKED) \
-         RETURNING seq, id, topic, payload::text"
-    ));
+         RETURNING seq, id, topic, payload"
+    );
     loop {
-        let claimed = claimed_from_rows(db.query(&claim)?)?;
+        let claimed = claim(db, &batch, Vec::new())?;
         if claimed.is_empty() {
             return Ok(());
         }
@@ -220,16 +232,23 @@ fn publish_pass(
 }
 
 /// One task event read by the repair walk.
+#[derive(Deserialize)]
 struct Walked {
     seq: i64,
     id: String,
     topic: String,
     user_id: String,
-    task_id: Option<Uuid>,
+    subject: String,
     settled: bool,
     audited: bool,
     repair_attempts: i64,
     repair_due: bool,
+}
+
+impl Walked {
+    fn task_id(&self) -> Option<Uuid> {
+        Uuid::parse_str(&self.subject).ok()
+    }
 }
 
 fn repair_pass(
@@ -239,42 +258,30 @@ fn repair_pass(
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     let cursor = db
-        .query_one(&Statement::new(
-            "SELECT seq FROM relay_cursors WHERE name = 'repair'",
+        .query_row(&Statement::new(
+            "SELECT coalesce((SELECT seq FROM relay_cursors WHERE name = 'repair'), 0)::int8",
         ))?
-        .map(|row| row.int(0))
-        .transpose()?
-        .unwrap_or(0);
+        .int(0)?;
     let mut after = cursor;
     let mut new_cursor = cursor;
     let mut contiguous = true;
     let mut to_republish: Vec<String> = Vec::new();
     let now = spin_support::now();
     'pages: loop {
+        // One row: the page as a JSON array in seq order.
         let page = Statement::new(format!(
-            "SELECT e.seq, e.id, e.topic, e.user_id, e.subject, \
-                 (e.published_at IS NOT NULL AND e.published_at < now() - interval '{REPAIR_GRACE_SECS} seconds'), \
-                 EXISTS (SELECT 1 FROM audit_logs a WHERE a.event_id = e.id), e.repair_attempts, {REPAIR_DUE} \
-             FROM events e WHERE e.seq > $1 AND e.topic IN {TASK_TOPICS} ORDER BY e.seq LIMIT {REPAIR_PAGE}"
+            "SELECT coalesce(json_agg(json_build_object( \
+                 'seq', e.seq, 'id', e.id, 'topic', e.topic, 'user_id', e.user_id, \
+                 'subject', e.subject, \
+                 'settled', e.published_at IS NOT NULL AND e.published_at < now() - interval '{REPAIR_GRACE_SECS} seconds', \
+                 'audited', EXISTS (SELECT 1 FROM audit_logs a WHERE a.event_id = e.id), \
+                 'repair_attempts', e.repair_attempts, 'repair_due', {REPAIR_DUE}) ORDER BY e.seq), '[]')::text \
+             FROM (SELECT * FROM events \
+                   WHERE seq > $1 AND topic = ANY($2::text[]) ORDER BY seq LIMIT {REPAIR_PAGE}) AS e"
         ))
-        .arg(param::int64(after));
-        let rows = db.query(&page)?;
-        let walked = rows
-            .iter()
-            .map(|row| {
-                Ok(Walked {
-                    seq: row.int(0)?,
-                    id: row.uuid(1)?.to_string(),
-                    topic: row.text(2)?,
-                    user_id: row.text(3)?,
-                    task_id: Uuid::parse_str(&row.text(4)?).ok(),
-                    settled: row.boolean(5)?,
-                    audited: row.boolean(6)?,
-                    repair_attempts: row.int(7)?,
-                    repair_due: row.boolean(8)?,
-                })
-            })
-            .collect::<Result<Vec<_>, spin_support::db::DbError>>()?;
+        .arg(param::int64(after))
+        .arg(param::text_array(&task_topics()));
+        let walked: Vec<Walked> = db.query_row(&page)?.decode_json(0)?;
         let Some(last) = walked.last() else {
             break;
         };
@@ -285,8 +292,8 @@ fn repair_pass(
                 break 'pages;
             }
             summary.repair_scanned += 1;
-            let successor_missing = event.topic == "task-completed"
-                && event.task_id.is_some_and(|id| {
+            let successor_missing = event.topic == Topic::TaskCompleted.as_str()
+                && event.task_id().is_some_and(|id| {
                     successors
                         .get(&id)
                         .is_some_and(|(user, missing)| *missing && *user == event.user_id)
@@ -332,12 +339,14 @@ fn repair_pass(
         return Ok(());
     }
     // Claim the re-publishes whose back-off has passed, in one statement (replica-safe).
-    let claim = Statement::new(format!(
-        "UPDATE events SET repair_attempts = repair_attempts + 1, repaired_at = now() \
-         WHERE id = ANY($1::text[]::uuid[]) AND {REPAIR_DUE} RETURNING seq, id, topic, payload::text"
-    ))
-    .arg(param::text_array(&to_republish));
-    let claimed = claimed_from_rows(db.query(&claim)?)?;
+    let claimed = claim(
+        db,
+        &format!(
+            "UPDATE events SET repair_attempts = repair_attempts + 1, repaired_at = now() \
+             WHERE id = ANY($1::text[]::uuid[]) AND {REPAIR_DUE} RETURNING seq, id, topic, payload"
+        ),
+        vec![param::text_array(&to_republish)],
+    )?;
     let (published, left) = publish_in_order(redis, &claimed);
     summary.repair_republished += published.len() as u64;
     if !left.is_empty() {
@@ -356,22 +365,23 @@ fn missing_successors(
 ) -> anyhow::Result<HashMap<Uuid, (String, bool)>> {
     let ids: Vec<String> = walked
         .iter()
-        .filter(|e| e.settled && e.topic == "task-completed")
-        .filter_map(|e| e.task_id.map(|id| id.to_string()))
+        .filter(|e| e.settled && e.topic == Topic::TaskCompleted.as_str())
+        .filter_map(|e| e.task_id().map(|id| id.to_string()))
         .collect();
     let mut result = HashMap::new();
     if ids.is_empty() {
         return Ok(result);
     }
-    let statement = Statement::new(format!(
-        "SELECT {TASK_COLUMNS}, EXISTS (SELECT 1 FROM recurrence_successors r \
-             WHERE r.series_id = tasks.series_id AND r.occurrence_index = tasks.occurrence_index + 1) \
-         FROM tasks WHERE id = ANY($1::text[]::uuid[]) AND status = 'completed' AND recurring_rule IS NOT NULL"
-    ))
+    // One row: [task record, successor created] pairs as a JSON array.
+    let statement = Statement::new(
+        "SELECT coalesce(json_agg(json_build_array(task_record(t)::json, EXISTS (SELECT 1 FROM recurrence_successors r \
+             WHERE r.series_id = t.series_id AND r.occurrence_index = t.occurrence_index + 1))), '[]')::text \
+         FROM tasks t WHERE t.id = ANY($1::text[]::uuid[]) AND t.status = 'completed' AND t.recurring_rule IS NOT NULL",
+    )
     .arg(param::text_array(&ids));
-    for row in db.query(&statement)? {
-        let stored: StoredTask = task_store::stored_task_from_row(&row)?;
-        let created = row.boolean(22)?;
+    let rows: Vec<(Value, bool)> = db.query_row(&statement)?.decode_json(0)?;
+    for (record, created) in rows {
+        let stored = store::decode_record(record)?;
         let due = stored.task.status == Status::Completed && {
             let anchor = stored
                 .series_anchor

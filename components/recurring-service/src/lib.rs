@@ -25,10 +25,10 @@
 use spin_sdk::redis_component;
 use spin_support::db::{param, Db, DbError, Statement};
 use spin_support::outbox;
-use spin_support::task_store::{self, StoredTask, TASK_COLUMNS};
 use todo_domain::event::{self, EventEnvelope, Topic};
 use todo_domain::recurrence;
 use todo_domain::task::Status;
+use todo_tasks::store::{self, StoredTask};
 use uuid::Uuid;
 
 const SERVICE: &str = "recurring-service";
@@ -94,15 +94,9 @@ impl Outcome {
 
 fn create_successor(completion: &EventEnvelope, task_id: Uuid) -> Result<Outcome, DbError> {
     let db = Db::open()?;
-    let read = Statement::new(format!(
-        "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2"
-    ))
-    .arg(param::uuid(task_id))
-    .arg(param::text(&completion.user_id));
-    let Some(row) = db.query_one(&read)? else {
+    let Some(current) = store::load(&db, &completion.user_id, task_id)? else {
         return Ok(Outcome::TaskGone);
     };
-    let current = task_store::stored_task_from_row(&row)?;
     if current.task.status != Status::Completed {
         return Ok(Outcome::NotCompleted);
     }
@@ -133,21 +127,21 @@ fn create_successor(completion: &EventEnvelope, task_id: Uuid) -> Result<Outcome
         statement.bind(param::int32(stored.task.occurrence_index)),
         statement.bind(param::uuid(stored.task.id)),
     );
-    let insert = task_store::insert_task_sql(&mut statement, &stored, Some("marker"));
-    let insert_events =
-        outbox::insert_events_sql(&mut statement, "changed", std::slice::from_ref(&created));
-    statement.sql = format!(
-        "WITH marker AS ({marker}), changed AS ({insert}), ev AS ({insert_events}) \
-         SELECT (SELECT count(*) FROM changed)::int8"
+    let insert = store::insert_task_sql(&mut statement, &stored, Some("marker"));
+    let written = store::write_with_events(
+        &db,
+        statement,
+        &format!("marker AS ({marker}), "),
+        &insert,
+        std::slice::from_ref(&created),
+        "",
     );
-    let inserted = match db.query_one(&statement) {
-        Ok(row) => row.map(|r| r.int(0)).transpose()?.unwrap_or(0),
+    match written {
+        Ok((true, _)) => {}
+        Ok((false, _)) => return Ok(Outcome::AlreadyCreated),
         // The tasks' own UNIQUE (series_id, occurrence_index): created by a concurrent replica.
-        Err(DbError::UniqueViolation(_)) => 0,
+        Err(DbError::UniqueViolation(_)) => return Ok(Outcome::AlreadyCreated),
         Err(e) => return Err(e),
-    };
-    if inserted != 1 {
-        return Ok(Outcome::AlreadyCreated);
     }
     outbox::publish_committed(&db, std::slice::from_ref(&created));
     Ok(Outcome::Created(stored.task.id))

@@ -80,4 +80,7 @@ pub mod kinds {
     pub const DICT_TYPE: &str = "dict_type";
     pub const LESS_THAN_EQUAL: &str = "less_than_equal";
     pub const GREATER_THAN_EQUAL: &str = "greater_than_equal";
+    pub const BOOL_PARSING: &str = "bool_parsing";
+    pub const UUID_PARSING: &str = "uuid_parsing";
+    pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
 }

@@ -429,6 +429,31 @@ pub fn task_deleted(task: &Task, correlation_id: &str) -> EventEnvelope {
     )
 }
 
+/// `task-deleted` of a task the caller has not read: `data` holds only `task_id` until
+/// [`EventEnvelope::add_task_snapshot`] adds the deleted row's fields (the store deletes the row
+/// and completes the stored event with the same snapshot in one statement). Completed, it is
+/// [`task_deleted`] of that task.
+pub fn task_deleted_by_id(task_id: Uuid, user_id: &str, correlation_id: &str) -> EventEnvelope {
+    let mut data = Map::new();
+    data.insert("task_id".into(), Value::String(task_id.to_string()));
+    EventEnvelope::new(
+        Topic::TaskDeleted,
+        task_id.to_string(),
+        user_id,
+        correlation_id,
+        Value::Object(data),
+    )
+}
+
+impl EventEnvelope {
+    /// Adds a task snapshot ([`Task::to_json`] fields) to the inner `data`.
+    pub fn add_task_snapshot(&mut self, snapshot: Value) {
+        if let (Value::Object(data), Value::Object(fields)) = (&mut self.data, snapshot) {
+            data.extend(fields);
+        }
+    }
+}
+
 /// `notification` is the notification object as the API returns it.
 pub fn reminder_due(notification: &Value, task: &Task, correlation_id: &str) -> EventEnvelope {
     let mut m = task_snapshot(task);
@@ -442,6 +467,16 @@ mod tests {
     use crate::input::{apply_changes, parse_task_changes};
     use crate::task::parse_instant;
     use crate::task::tests::sample_task;
+
+    #[test]
+    fn a_deleted_event_completed_with_the_snapshot_is_task_deleted() {
+        let task = sample_task();
+        let mut by_id = task_deleted_by_id(task.id, &task.user_id, "req-1");
+        assert_eq!(by_id.data, json!({"task_id": task.id.to_string()}));
+        by_id.add_task_snapshot(task.to_json());
+        let full = task_deleted(&task, "req-1").with_id_time(by_id.id, by_id.time);
+        assert_eq!(by_id, full);
+    }
 
     #[test]
     fn topics() {

@@ -66,8 +66,8 @@
 //!
 //! **Listing.** `limit` outside 1..=500 is a `422` (not clamped). `all` or an empty value for
 //! `status`/`priority`/`category` means no filter. `sort_by` accepts camelCase and snake_case.
-//! Tasks without a due date sort last in both orders; titles sort byte-wise (`COLLATE "C"`);
-//! ties by id in the same direction. `due_before`/`due_after` are inclusive. The cursor is
+//! Tasks without a due date sort last in both orders; titles sort as people read them (case
+//! and accents ignored: [`listing::compare_titles`]); ties by id in the same direction. `due_before`/`due_after` are inclusive. The cursor is
 //! base64url of `{"s","o","k","i"}` (instant keys as microseconds since the epoch) and is
 //! rejected (`422` at `["query","cursor"]`) when malformed, inconsistent, or used with another
 //! `sort_by`/`sort_order` than it was made for. See the [`listing`] module doc.

@@ -6,16 +6,20 @@
 //! - `createdAt`, `updatedAt`: the instant;
 //! - `dueDate`: the instant, with tasks **without** a due date **last in both orders**;
 //! - `priority`: [`Priority::rank`] (low 0 < medium 1 < high 2);
-//! - `title`: the stored (trimmed) title compared byte-wise, i.e. PostgreSQL `COLLATE "C"`,
-//!   which is also Rust's `str` order;
+//! - `title`: as people read them: the Unicode Collation Algorithm's root order (CLDR) at
+//!   primary strength, i.e. ignoring case and accents ("alpha" < "Beta" < "éclair" < "Zebra");
+//!   titles that differ only in case or accents are equal keys, so the id orders them. In
+//!   PostgreSQL this is the ICU collation `task_title` (`und-u-ks-level1`, nondeterministic);
+//!   [`compare_titles`] is the same order in Rust;
 //! - `id`: uuid byte order (PostgreSQL's `uuid` order).
 //!
-//! [`SortBy::sql_key`], [`order_by_sql`] and [`keyset_predicate_sql`] spell this in SQL.
+//! The persistence adapter (`todo_tasks::store`) spells this order and the keyset condition
+//! in SQL; this module only describes the query.
 //!
 //! # Filters
 //! `status`, `priority`, `category`: equality (the value `all` or an empty value means no
 //! filter). `search`: case-insensitive substring of title or description (trimmed; empty means
-//! none; use [`like_pattern`] with `ILIKE ... ESCAPE '\'`). `tags`: comma-separated (the
+//! none; `%`, `_` and `\` match themselves). `tags`: comma-separated (the
 //! parameter may also repeat), normalised like [`Tags`]; a task must have all of them.
 //! `due_before` / `due_after` (also `dueBefore` / `dueAfter`): inclusive bounds on `dueDate`;
 //! tasks without a due date never match them.
@@ -77,17 +81,6 @@ impl SortBy {
                 )
             })
     }
-
-    /// The SQL expression of the sort key over a `tasks` row.
-    pub fn sql_key(self) -> &'static str {
-        match self {
-            SortBy::CreatedAt => "created_at",
-            SortBy::UpdatedAt => "updated_at",
-            SortBy::DueDate => "due_date",
-            SortBy::Priority => "(CASE priority WHEN 'low' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END)",
-            SortBy::Title => "title COLLATE \"C\"",
-        }
-    }
 }
 
 /// The `sort_order` parameter.
@@ -117,13 +110,6 @@ impl SortOrder {
                 "unknown sort_order '{}'; expected one of asc, desc",
                 shorten(s)
             ))
-        }
-    }
-
-    fn sql(self) -> &'static str {
-        match self {
-            SortOrder::Asc => "ASC",
-            SortOrder::Desc => "DESC",
         }
     }
 }
@@ -260,6 +246,23 @@ pub fn cursor_after(task: &Task, sort_by: SortBy, sort_order: SortOrder) -> Curs
     }
 }
 
+/// Compares two titles as the `title` sort does: the root collation at primary strength
+/// (case and accents ignored; see the module doc).
+pub fn compare_titles(a: &str, b: &str) -> Ordering {
+    title_collator().compare(a, b)
+}
+
+fn title_collator() -> &'static icu_collator::CollatorBorrowed<'static> {
+    static COLLATOR: std::sync::OnceLock<icu_collator::CollatorBorrowed<'static>> =
+        std::sync::OnceLock::new();
+    COLLATOR.get_or_init(|| {
+        let mut options = icu_collator::options::CollatorOptions::default();
+        options.strength = Some(icu_collator::options::Strength::Primary);
+        icu_collator::Collator::try_new(Default::default(), options)
+            .expect("the root collation is compiled in")
+    })
+}
+
 /// Compares two (key, id) positions in the list order (`Less` = comes first).
 pub fn compare_positions(
     a: (&CursorKey, Uuid),
@@ -276,7 +279,7 @@ pub fn compare_positions(
         (CursorKey::Instant(None), CursorKey::Instant(Some(_))) => return Ordering::Greater,
         (CursorKey::Instant(Some(_)), CursorKey::Instant(None)) => return Ordering::Less,
         (CursorKey::Instant(Some(x)), CursorKey::Instant(Some(y))) => directed(x.cmp(y)),
-        (CursorKey::Text(x), CursorKey::Text(y)) => directed(x.as_bytes().cmp(y.as_bytes())),
+        (CursorKey::Text(x), CursorKey::Text(y)) => directed(compare_titles(x, y)),
         (CursorKey::Rank(x), CursorKey::Rank(y)) => directed(x.cmp(y)),
         // keys of different kinds never meet (a cursor is bound to its sort)
         _ => Ordering::Equal,
@@ -300,52 +303,6 @@ pub fn is_after(task: &Task, cursor: &Cursor) -> bool {
         (&cursor.key, cursor.id),
         cursor.sort_order,
     ) == Ordering::Greater
-}
-
-/// `ORDER BY` clause body (without the keywords) for the order above.
-pub fn order_by_sql(sort_by: SortBy, order: SortOrder) -> String {
-    let o = order.sql();
-    match sort_by {
-        SortBy::DueDate => format!("due_date {o} NULLS LAST, id {o}"),
-        _ => format!("{} {o}, id {o}", sort_by.sql_key()),
-    }
-}
-
-/// A `WHERE` conjunct selecting rows strictly after the cursor, with `key_param`/`id_param` the
-/// placeholders (e.g. `"$7"`, `"$8"`) bound to the cursor key (timestamptz, text or int2; for a
-/// `dueDate` cursor with no key, `key_param` is not used and need not be bound) and id (uuid).
-pub fn keyset_predicate_sql(cursor: &Cursor, key_param: &str, id_param: &str) -> String {
-    let cmp = match cursor.sort_order {
-        SortOrder::Asc => ">",
-        SortOrder::Desc => "<",
-    };
-    match (&cursor.sort_by, &cursor.key) {
-        (SortBy::DueDate, CursorKey::Instant(None)) => {
-            format!("(due_date IS NULL AND id {cmp} {id_param})")
-        }
-        (SortBy::DueDate, _) => format!(
-            "(due_date IS NULL OR due_date {cmp} {key_param} OR (due_date = {key_param} AND id {cmp} {id_param}))"
-        ),
-        (s, _) => {
-            let k = s.sql_key();
-            format!("({k} {cmp} {key_param} OR ({k} = {key_param} AND id {cmp} {id_param}))")
-        }
-    }
-}
-
-/// `%search%` for `ILIKE ... ESCAPE '\'`, with `\`, `%`, `_` in `search` escaped (so they are
-/// matched literally).
-pub fn like_pattern(search: &str) -> String {
-    let mut out = String::with_capacity(search.len() + 2);
-    out.push('%');
-    for c in search.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
 }
 
 /// The validated list query.
@@ -811,7 +768,7 @@ mod tests {
         v.sort_by(|x, y| compare_tasks(x, y, SortBy::Title, SortOrder::Asc));
         assert_eq!(
             v.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(),
-            vec!["B", "a", "b"]
+            vec!["a", "b", "B"]
         );
         v.sort_by(|x, y| compare_tasks(x, y, SortBy::Priority, SortOrder::Desc));
         // high first, then ties by id descending
@@ -823,6 +780,28 @@ mod tests {
         assert!(is_after(&a, &cur));
         assert!(!is_after(&b, &cur));
         assert!(!is_after(&c, &cur));
+    }
+
+    #[test]
+    fn titles_compare_as_people_read_them() {
+        assert_eq!(compare_titles("alpha", "Beta"), Ordering::Less);
+        assert_eq!(compare_titles("Beta", "alpha"), Ordering::Greater);
+        assert_eq!(compare_titles("ALPHA", "alpha"), Ordering::Equal);
+        assert_eq!(compare_titles("Éclair", "eclair"), Ordering::Equal);
+        assert_eq!(compare_titles("ändern", "alpha"), Ordering::Greater);
+        assert_eq!(compare_titles("zebra", "اردو"), Ordering::Less);
+        assert_eq!(compare_titles("اردو", "بازار"), Ordering::Less);
+        // Equal titles tie; the id orders them.
+        let a = task_with(1, None, "Alpha", Priority::Low);
+        let b = task_with(2, None, "alpha", Priority::Low);
+        assert_eq!(
+            compare_tasks(&b, &a, SortBy::Title, SortOrder::Asc),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare_tasks(&b, &a, SortBy::Title, SortOrder::Desc),
+            Ordering::Less
+        );
     }
 
     #[test]
@@ -849,29 +828,5 @@ mod tests {
         assert!(!q(&[("due_after", "2026-01-31T09:00:01Z")]).matches(&t));
         t.due_date = None;
         assert!(!q(&[("due_after", "2000-01-01T00:00:00Z")]).matches(&t));
-    }
-
-    #[test]
-    fn sql_helpers() {
-        assert_eq!(like_pattern(r"50%_\x"), r"%50\%\_\\x%");
-        assert_eq!(
-            order_by_sql(SortBy::DueDate, SortOrder::Desc),
-            "due_date DESC NULLS LAST, id DESC"
-        );
-        assert_eq!(
-            order_by_sql(SortBy::CreatedAt, SortOrder::Asc),
-            "created_at ASC, id ASC"
-        );
-        let t = sample_task();
-        let c = cursor_after(&t, SortBy::CreatedAt, SortOrder::Desc);
-        assert_eq!(
-            keyset_predicate_sql(&c, "$5", "$6"),
-            "(created_at < $5 OR (created_at = $5 AND id < $6))"
-        );
-        let c = cursor_after(&t, SortBy::DueDate, SortOrder::Asc);
-        assert_eq!(
-            keyset_predicate_sql(&c, "$5", "$6"),
-            "(due_date IS NULL OR due_date > $5 OR (due_date = $5 AND id > $6))"
-        );
     }
 }

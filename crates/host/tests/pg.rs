@@ -7,12 +7,21 @@ use common::*;
 use serde_json::json;
 
 async fn pg_app() -> (TestApp, test_support::TestDatabase, HostProcess) {
+    pg_app_with_zero_row_queries("return").await
+}
+
+/// The fixture app with `SPIN_PG_ZERO_ROW_QUERY` set (scripts/test exports `error` for the
+/// whole suite, so each test says what it wants).
+async fn pg_app_with_zero_row_queries(
+    policy: &str,
+) -> (TestApp, test_support::TestDatabase, HostProcess) {
     let db = empty_database().await;
     let app = app("http");
     let host = spawn(
         app.host()
             .variable("db_url", &db.url)
-            .variable("db_host", &db.host_port),
+            .variable("db_host", &db.host_port)
+            .env("SPIN_PG_ZERO_ROW_QUERY", policy),
     )
     .await;
     (app, db, host)
@@ -269,4 +278,39 @@ async fn a_connection_goes_back_to_the_pool_without_rollback() {
         "now() is the transaction start"
     );
     assert_eq!(r[3], "Ok([[DbValue::Int64(0)]])");
+}
+
+/// Spin 4.0.0-4.0.2 never answer a `query` that returns no row (spinframework/spin#3671).
+/// `SPIN_PG_ZERO_ROW_QUERY=error` makes such a query fail at once, loudly, so the suite proves
+/// every query of the components returns a row; by default the host answers as Spin 3.x.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_row_queries_fail_loudly_when_the_switch_is_on() {
+    let statements = json!({ "statements": [
+        x("CREATE TABLE t (id int)"),
+        q("SELECT id FROM t", json!([])),
+        q("SELECT (SELECT id FROM t)", json!([])),
+        q("SELECT count(*) FROM t", json!([])),
+        x("DELETE FROM t"),
+    ]});
+    let (_app, _db, host) = pg_app_with_zero_row_queries("error").await;
+    let r = run(&host, "/x", statements.clone()).await;
+    assert_eq!(r[0], "Ok(0)");
+    assert!(
+        r[1].starts_with("Err(Error::QueryFailed(QueryError::Text(")
+            && r[1].contains("query returned zero rows")
+            && r[1].contains("spinframework/spin#3671")
+            && r[1].contains("SELECT id FROM t"),
+        "{}",
+        r[1]
+    );
+    assert_eq!(r[2], "Ok([[DbValue::DbNull]])", "one row of NULL is a row");
+    assert_eq!(r[3], "Ok([[DbValue::Int64(0)]])");
+    assert_eq!(r[4], "Ok(0)", "execute is not affected");
+
+    let (_app, _db, host) = pg_app_with_zero_row_queries("return").await;
+    let r = run(&host, "/x", statements).await;
+    assert_eq!(
+        r[1], "Ok([])",
+        "Spin 3.x and fixed 4.x answer an empty row set"
+    );
 }

@@ -5,6 +5,10 @@
 //! `$n::text::timestamptz`. Writes are single statements (data-modifying CTEs) wherever a
 //! change and its outbox rows belong together: Spin returns pooled connections without a
 //! ROLLBACK, so a transaction left open by a trapped instance would poison the pool.
+//!
+//! Every `query` returns at least one row by construction (an aggregate, or
+//! [`exactly_one_row`]): on Spin 4.0.0-4.0.2 a query without rows never returns. Rows of a
+//! set come back as one JSON value built by PostgreSQL.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
@@ -92,9 +96,26 @@ impl Db {
         Ok(self.query(statement)?.into_iter().next())
     }
 
+    /// The one row of a statement shaped to return exactly one (an aggregate,
+    /// [`exactly_one_row`], `SELECT (SELECT ...)`): no row at all is an error.
+    pub fn query_row(&self, statement: &Statement) -> Result<Row, DbError> {
+        self.query_one(statement)?.ok_or_else(|| {
+            DbError::Query("a statement shaped to return one row returned none".into())
+        })
+    }
+
     pub fn execute(&self, statement: &Statement) -> Result<u64, DbError> {
         Ok(self.connection.execute(&statement.sql, &statement.params)?)
     }
+}
+
+/// `inner` (a query returning at most one row) shaped to return exactly one row: the inner
+/// row's columns, or NULLs when it found nothing. Spin 4.0.0-4.0.2 never answer a `query`
+/// that returns no row (SPIN-HOST-CONTRACT.md), so every query of the components returns one.
+pub fn exactly_one_row(inner: &str) -> String {
+    format!(
+        "SELECT found.* FROM (VALUES (1)) AS one(n) LEFT JOIN LATERAL ({inner}) AS found ON true"
+    )
 }
 
 /// SQL text and its parameters, built together so placeholders always match.
@@ -281,6 +302,20 @@ impl Row {
             DbValue::DbNull => Ok(Vec::new()),
             _ => self.unexpected(column, "text[]"),
         }
+    }
+
+    /// A JSON value built by PostgreSQL (selected as `text`, `json` or `jsonb`), decoded into
+    /// `T` by serde.
+    pub fn decode_json<T: serde::de::DeserializeOwned>(&self, column: usize) -> Result<T, DbError> {
+        let decoded = match self.value(column)? {
+            DbValue::Str(text) => serde_json::from_str(text),
+            DbValue::Jsonb(bytes) | DbValue::Unsupported(bytes) => serde_json::from_slice(bytes),
+            _ => return self.unexpected(column, "JSON"),
+        };
+        decoded.map_err(|e| DbError::Decode {
+            column,
+            detail: e.to_string(),
+        })
     }
 
     pub fn json(&self, column: usize) -> Result<Value, DbError> {

@@ -247,6 +247,15 @@ impl Cors {
         Cors::new(&configured)
     }
 
+    /// The policy a request from `origin` needs: a request without `Origin` (not from a
+    /// browser page) gets no CORS headers whatever is configured, so the variable is not read.
+    pub fn for_origin(origin: Option<&str>) -> Cors {
+        match origin {
+            Some(_) => Cors::from_variables(),
+            None => Cors::new(""),
+        }
+    }
+
     pub fn new(configured: &str) -> Cors {
         Cors {
             origins: configured

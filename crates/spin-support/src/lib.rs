@@ -1,5 +1,5 @@
 //! What the Spin components share: PostgreSQL access through Spin's `pg4` (typed parameters
-//! and row decoding that respect Spin's conversions), the task row mapping, the transactional
+//! and row decoding that respect Spin's conversions), the transactional
 //! outbox, JWT authentication, and the HTTP error, CORS and request-id conventions of API.md.
 //! Everything here runs inside a component; the pure rules live in `todo-domain`.
 
@@ -8,7 +8,6 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod outbox;
-pub mod task_store;
 
 /// Current time truncated to milliseconds, the precision the API shows; truncating once
 /// means what is stored, what is returned and what the event carries are identical.

@@ -53,45 +53,65 @@ pub fn insert_events_sql(
     )
 }
 
-/// Publishes committed events, in order, and marks the ones Redis accepted as published.
-/// Never fails the caller: whatever is not published here, the relay publishes later.
-pub fn publish_committed(db: &Db, events: &[EventEnvelope]) {
-    if events.is_empty() {
-        return;
+/// Publishes committed events on their channels. `redis_url` is read and the connection
+/// opened once, when the first events are published, however many batches follow.
+#[derive(Default)]
+pub struct Publisher {
+    connection: std::cell::OnceCell<Option<spin_sdk::redis::Connection>>,
+}
+
+impl Publisher {
+    pub fn new() -> Publisher {
+        Publisher::default()
     }
-    let Some(url) = crate::config::optional("redis_url") else {
-        eprintln!(
-            "outbox: redis_url is not set; leaving {} event(s) to the relay",
-            events.len()
-        );
-        return;
-    };
-    let connection = match spin_sdk::redis::Connection::open(&url) {
-        Ok(connection) => connection,
-        Err(e) => {
-            eprintln!(
-                "outbox: redis unavailable ({e}); leaving {} event(s) to the relay",
-                events.len()
-            );
+
+    fn connection(&self) -> Option<&spin_sdk::redis::Connection> {
+        self.connection
+            .get_or_init(|| {
+                let Some(url) = crate::config::optional("redis_url") else {
+                    eprintln!("outbox: redis_url is not set; leaving events to the relay");
+                    return None;
+                };
+                spin_sdk::redis::Connection::open(&url)
+                    .map_err(|e| {
+                        eprintln!("outbox: redis unavailable ({e}); leaving events to the relay")
+                    })
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// Publishes committed events, in order, and marks the ones Redis accepted as published.
+    /// Never fails the caller: whatever is not published here, the relay publishes later.
+    pub fn publish_committed(&self, db: &Db, events: &[EventEnvelope]) {
+        if events.is_empty() {
             return;
         }
-    };
-    let mut published = Vec::new();
-    for event in events {
-        let payload = serde_json::to_vec(&event.to_json()).unwrap_or_default();
-        match connection.publish(event.topic.as_str(), &payload) {
-            Ok(()) => published.push(event.id.to_string()),
-            Err(e) => {
-                // Later events must not overtake this one on the channel: stop here.
-                eprintln!(
-                    "outbox: publish of {} failed ({e}); the relay will retry",
-                    event.id
-                );
-                break;
+        let Some(connection) = self.connection() else {
+            return;
+        };
+        let mut published = Vec::new();
+        for event in events {
+            let payload = serde_json::to_vec(&event.to_json()).unwrap_or_default();
+            match connection.publish(event.topic.as_str(), &payload) {
+                Ok(()) => published.push(event.id.to_string()),
+                Err(e) => {
+                    // Later events must not overtake this one on the channel: stop here.
+                    eprintln!(
+                        "outbox: publish of {} failed ({e}); the relay will retry",
+                        event.id
+                    );
+                    break;
+                }
             }
         }
+        mark_published(db, &published);
     }
-    mark_published(db, &published);
+}
+
+/// Publishes one change's committed events (see [`Publisher::publish_committed`]).
+pub fn publish_committed(db: &Db, events: &[EventEnvelope]) {
+    Publisher::new().publish_committed(db, events);
 }
 
 /// Records that these event ids reached Redis.

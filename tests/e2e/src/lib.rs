@@ -69,6 +69,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    spawn_app_with_host_env(options, &[]).await
+}
+
+/// [`spawn_app_with`], the API host's environment extended with `host_env` (e.g.
+/// `SPIN_PG_ZERO_ROW_QUERY`).
+pub async fn spawn_app_with_host_env(options: AppOptions, host_env: &[(&str, &str)]) -> TestApp {
     let db = fresh_database().await;
     let redis = RedisServer::start();
     let config_dir = tempfile::tempdir().expect("temp dir");
@@ -81,6 +87,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     )
     .expect("write runtime config");
     let mut builder = host_builder(&db, &redis, config_dir.path(), &options.variables);
+    for (name, value) in host_env {
+        builder = builder.env(name, *value);
+    }
     for id in http_components() {
         builder = builder.component(id);
     }

@@ -113,9 +113,10 @@ async fn every_sort_key_in_both_orders() {
             "sort_by=createdAt&sort_order=asc",
             &["Alpha report", "beta groceries", "Gamma call", "delta_plan"],
         ),
+        // As people read them: case ignored.
         (
             "sort_by=title&sort_order=asc",
-            &["Alpha report", "Gamma call", "beta groceries", "delta_plan"],
+            &["Alpha report", "beta groceries", "delta_plan", "Gamma call"],
         ),
         (
             "sort_by=priority&sort_order=desc",

@@ -2,10 +2,15 @@
 //! real Redis. One test binary with a module per area keeps link time low.
 
 mod auth;
+mod delete_event;
 mod events;
 mod http_conventions;
 mod listing;
 mod notifications_audit;
+mod one_row_reads;
 mod openapi;
 mod schemathesis_findings;
+mod sql_json;
+mod stats_counters;
 mod tasks;
+mod title_order;

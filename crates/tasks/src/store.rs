@@ -1,0 +1,687 @@
+//! The persistence adapter of tasks: every SQL statement about `tasks` is rendered here, from
+//! domain values (a [`ListQuery`], a [`Task`], events), and every row is decoded here.
+//!
+//! PostgreSQL builds the JSON (the functions of `migrations/0003_*.sql`): `task_json(t)` is the
+//! API's task, byte for byte [`Task::to_json`] as serde_json writes it, so reads pass it
+//! straight through; `task_record(t)` is the stored task at full precision, decoded by serde
+//! into [`StoredTask`]. Every query returns exactly one row (Spin 4.0.0-4.0.2 never answer a
+//! query without rows): a task or NULL, a page as one JSON array, stats as one aggregate.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use spin_support::db::{exactly_one_row, param, Db, DbError, Row, Statement};
+use todo_domain::event::EventEnvelope;
+use todo_domain::listing::{Cursor, CursorKey, ListQuery, SortBy, SortOrder};
+use todo_domain::task::{
+    Category, Description, Priority, RecurringRule, Status, Tags, Task, TimeZone, Title,
+};
+use uuid::Uuid;
+
+/// A task with the series bookkeeping that only storage needs.
+#[derive(Debug, Clone)]
+pub struct StoredTask {
+    pub task: Task,
+    /// The series root's id (a root's own id); unique with `occurrence_index`.
+    pub series_id: Uuid,
+    /// Due instant of occurrence 0, which every later occurrence is computed from.
+    pub series_anchor: Option<DateTime<Utc>>,
+}
+
+impl StoredTask {
+    /// A new task that starts its own series.
+    pub fn new_root(task: Task) -> StoredTask {
+        let series_anchor = task.recurring_rule.map(|_| task.own_anchor());
+        StoredTask {
+            series_id: task.id,
+            series_anchor,
+            task,
+        }
+    }
+}
+
+/// What `task_record(t)` writes (the composite type `task_stored`). Deserialising validates
+/// every value with the domain's own rules.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredRecord {
+    id: Uuid,
+    user_id: String,
+    title: Title,
+    /// Text, not yet a [`Description`]: the table allows an empty one, which reads as none.
+    description: Option<String>,
+    priority: Priority,
+    category: Category,
+    status: Status,
+    due_date: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+    recurring_rule: Option<RecurringRule>,
+    recurring_end_date: Option<DateTime<Utc>>,
+    parent_task_id: Option<Uuid>,
+    reminder_at: Option<DateTime<Utc>>,
+    reminder_sent: bool,
+    tags: Tags,
+    time_zone: TimeZone,
+    version: i64,
+    occurrence_index: i32,
+    series_id: Uuid,
+    series_anchor: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<StoredRecord> for StoredTask {
+    type Error = String;
+
+    fn try_from(r: StoredRecord) -> Result<StoredTask, String> {
+        let description = match r.description {
+            Some(text) => Description::parse(&text).map_err(|e| e.msg)?,
+            None => None,
+        };
+        Ok(StoredTask {
+            task: Task {
+                id: r.id,
+                user_id: r.user_id,
+                title: r.title,
+                description,
+                priority: r.priority,
+                category: r.category,
+                status: r.status,
+                due_date: r.due_date,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                completed_at: r.completed_at,
+                recurring_rule: r.recurring_rule,
+                recurring_end_date: r.recurring_end_date,
+                parent_task_id: r.parent_task_id,
+                reminder_at: r.reminder_at,
+                reminder_sent: r.reminder_sent,
+                tags: r.tags,
+                time_zone: r.time_zone,
+                version: r.version,
+                occurrence_index: r.occurrence_index,
+            },
+            series_id: r.series_id,
+            series_anchor: r.series_anchor,
+        })
+    }
+}
+
+/// Decodes one `task_record(t)` value.
+pub fn decode_record(record: Value) -> Result<StoredTask, DbError> {
+    serde_json::from_value::<StoredRecord>(record)
+        .map_err(|e| e.to_string())
+        .and_then(StoredTask::try_from)
+        .map_err(|e| DbError::Decode {
+            column: 0,
+            detail: format!("task record: {e}"),
+        })
+}
+
+/// The stored task `id` of `user` (NULL: none).
+fn record_statement(user: &str, id: Uuid) -> Statement {
+    Statement::new("SELECT (SELECT task_record(t) FROM tasks t WHERE t.id = $1 AND t.user_id = $2)")
+        .arg(param::uuid(id))
+        .arg(param::text(user))
+}
+
+/// The stored task `id` of `user`, at full precision, or `None`.
+pub fn load(db: &Db, user: &str, id: Uuid) -> Result<Option<StoredTask>, DbError> {
+    let row = db.query_row(&record_statement(user, id))?;
+    if row.is_null(0) {
+        return Ok(None);
+    }
+    decode_record(row.decode_json(0)?).map(Some)
+}
+
+/// The API's JSON of task `id` of `user` and its version, or `None`.
+pub fn load_json(db: &Db, user: &str, id: Uuid) -> Result<Option<(String, i64)>, DbError> {
+    let statement = Statement::new(exactly_one_row(
+        "SELECT task_json(t) AS json, t.version FROM tasks t WHERE t.id = $1 AND t.user_id = $2",
+    ))
+    .arg(param::uuid(id))
+    .arg(param::text(user));
+    let row = db.query_row(&statement)?;
+    match row.opt_text(0)? {
+        Some(json) => Ok(Some((json, row.int(1)?))),
+        None => Ok(None),
+    }
+}
+
+/// `INSERT INTO tasks ... RETURNING id` for `stored`, a CTE body. With `guard`, the row is
+/// only inserted when the CTE of that name produced a row (idempotent create).
+pub fn insert_task_sql(
+    statement: &mut Statement,
+    stored: &StoredTask,
+    guard: Option<&str>,
+) -> String {
+    let t = &stored.task;
+    let ts = |statement: &mut Statement, v| {
+        format!(
+            "{}::text::timestamptz",
+            statement.bind(param::opt_instant(v))
+        )
+    };
+    let values = [
+        format!("{}::uuid", statement.bind(param::uuid(t.id))),
+        format!("{}::text", statement.bind(param::text(&t.user_id))),
+        format!("{}::text", statement.bind(param::text(t.title.as_str()))),
+        format!(
+            "{}::text",
+            statement.bind(param::opt_text(t.description.as_ref().map(|d| d.as_str())))
+        ),
+        format!("{}::text", statement.bind(param::text(t.priority.as_str()))),
+        format!("{}::text", statement.bind(param::text(t.category.as_str()))),
+        format!("{}::text", statement.bind(param::text(t.status.as_str()))),
+        ts(statement, t.due_date),
+        ts(statement, Some(t.created_at)),
+        ts(statement, Some(t.updated_at)),
+        ts(statement, t.completed_at),
+        format!(
+            "{}::text",
+            statement.bind(param::opt_text(t.recurring_rule.map(|r| r.as_str())))
+        ),
+        ts(statement, t.recurring_end_date),
+        format!(
+            "{}::uuid",
+            statement.bind(param::opt_uuid(t.parent_task_id))
+        ),
+        ts(statement, t.reminder_at),
+        format!("{}::bool", statement.bind(param::boolean(t.reminder_sent))),
+        format!(
+            "{}::text[]",
+            statement.bind(param::text_array(t.tags.as_slice()))
+        ),
+        format!("{}::text", statement.bind(param::text(t.time_zone.name()))),
+        format!("{}::int8", statement.bind(param::int64(t.version))),
+        format!("{}::int4", statement.bind(param::int32(t.occurrence_index))),
+        format!("{}::uuid", statement.bind(param::uuid(stored.series_id))),
+        ts(statement, stored.series_anchor),
+    ];
+    let guard = guard.map_or(String::new(), |g| {
+        format!(" WHERE EXISTS (SELECT 1 FROM {g})")
+    });
+    format!(
+        "INSERT INTO tasks (id, user_id, title, description, priority, category, status, due_date, \
+         created_at, updated_at, completed_at, recurring_rule, recurring_end_date, parent_task_id, \
+         reminder_at, reminder_sent, tags, time_zone, version, occurrence_index, series_id, series_anchor) \
+         SELECT {}{guard} RETURNING id",
+        values.join(", ")
+    )
+}
+
+/// `UPDATE tasks SET <every mutable column> ... WHERE id AND user_id AND version = <expected>
+/// RETURNING id`: optimistic concurrency, the row is only written if nobody changed it since
+/// it was read. A CTE body.
+pub fn update_task_sql(statement: &mut Statement, task: &Task, expected_version: i64) -> String {
+    let sets = [
+        format!("title = {}", statement.bind(param::text(task.title.as_str()))),
+        format!(
+            "description = {}",
+            statement.bind(param::opt_text(task.description.as_ref().map(|d| d.as_str())))
+        ),
+        format!("priority = {}", statement.bind(param::text(task.priority.as_str()))),
+        format!("category = {}", statement.bind(param::text(task.category.as_str()))),
+        format!("status = {}", statement.bind(param::text(task.status.as_str()))),
+        format!("due_date = {}::text::timestamptz", statement.bind(param::opt_instant(task.due_date))),
+        format!("updated_at = {}::text::timestamptz", statement.bind(param::instant(task.updated_at))),
+        format!(
+            "completed_at = {}::text::timestamptz",
+            statement.bind(param::opt_instant(task.completed_at))
+        ),
+        format!(
+            "recurring_rule = {}",
+            statement.bind(param::opt_text(task.recurring_rule.map(|r| r.as_str())))
+        ),
+        format!(
+            "recurring_end_date = {}::text::timestamptz",
+            statement.bind(param::opt_instant(task.recurring_end_date))
+        ),
+        format!(
+            "reminder_at = {}::text::timestamptz",
+            statement.bind(param::opt_instant(task.reminder_at))
+        ),
+        format!("reminder_sent = {}", statement.bind(param::boolean(task.reminder_sent))),
+        format!("tags = {}", statement.bind(param::text_array(task.tags.as_slice()))),
+        format!("time_zone = {}", statement.bind(param::text(task.time_zone.name()))),
+        format!("version = {}", statement.bind(param::int64(task.version))),
+        // A root that becomes recurring starts its series at its own due date.
+        format!(
+            "series_anchor = CASE WHEN parent_task_id IS NULL THEN {}::text::timestamptz ELSE series_anchor END",
+            statement.bind(param::opt_instant(task.recurring_rule.map(|_| task.own_anchor())))
+        ),
+    ];
+    let id = statement.bind(param::uuid(task.id));
+    let user = statement.bind(param::text(&task.user_id));
+    let version = statement.bind(param::int64(expected_version));
+    format!(
+        "UPDATE tasks SET {} WHERE id = {id} AND user_id = {user} AND version = {version} RETURNING id",
+        sets.join(", ")
+    )
+}
+
+/// Runs `change` (a CTE body in `statement` returning the id of the row it wrote) with the
+/// insert of `events` as one statement, `prefix` being CTEs it refers to. The one row holds
+/// whether the change wrote its row, followed by `extra` columns (a select list).
+pub fn write_with_events(
+    db: &Db,
+    mut statement: Statement,
+    prefix: &str,
+    change: &str,
+    events: &[EventEnvelope],
+    extra: &str,
+) -> Result<(bool, Row), DbError> {
+    let insert_events = spin_support::outbox::insert_events_sql(&mut statement, "changed", events);
+    statement.sql = format!(
+        "WITH {prefix}changed AS ({change}), ev AS ({insert_events}) \
+         SELECT (SELECT count(*) FROM changed)::int8{extra}"
+    );
+    let row = db.query_row(&statement)?;
+    Ok((row.int(0)? == 1, row))
+}
+
+/// A create's key: `Idempotency-Key` and the hash of the body it came with.
+pub struct IdempotencyKey<'a> {
+    pub key: &'a str,
+    pub request_hash: &'a str,
+}
+
+/// The first response recorded for an `Idempotency-Key`.
+pub struct FirstResponse {
+    pub request_hash: String,
+    pub status: u16,
+    pub body: Value,
+}
+
+/// Inserts `stored` with `events` in one statement. With a key, the task is only inserted if
+/// the key is new; otherwise the same statement reads the key's first response (`Err` of the
+/// outcome), unless that response committed after the statement began (then it is read again).
+pub fn insert_with_events(
+    db: &Db,
+    stored: &StoredTask,
+    events: &[EventEnvelope],
+    key: Option<IdempotencyKey<'_>>,
+) -> Result<Result<(), FirstResponse>, DbError> {
+    let mut statement = Statement::default();
+    let Some(key) = key else {
+        let insert = insert_task_sql(&mut statement, stored, None);
+        let (written, _) = write_with_events(db, statement, "", &insert, events, "")?;
+        return match written {
+            true => Ok(Ok(())),
+            false => Err(DbError::Query("task insert affected no row".into())),
+        };
+    };
+    let user = statement.bind(param::text(&stored.task.user_id));
+    let key_param = statement.bind(param::text(key.key));
+    let key_cte = format!(
+        "idem AS (INSERT INTO idempotency_keys (user_id, key, request_hash, task_id, status_code, response) \
+         VALUES ({user}::text, {key_param}::text, {}::text, {}::uuid, 201, {}::jsonb) \
+         ON CONFLICT (user_id, key) DO NOTHING RETURNING task_id), ",
+        statement.bind(param::text(key.request_hash)),
+        statement.bind(param::uuid(stored.task.id)),
+        statement.bind(param::jsonb(&stored.task.to_json())),
+    );
+    let insert = insert_task_sql(&mut statement, stored, Some("idem"));
+    let first = format!(
+        ", (SELECT json_build_array(k.request_hash, k.status_code, k.response)::text \
+         FROM idempotency_keys k WHERE k.user_id = {user}::text AND k.key = {key_param}::text)"
+    );
+    let (written, row) = write_with_events(db, statement, &key_cte, &insert, events, &first)?;
+    if written {
+        return Ok(Ok(()));
+    }
+    let first = match row.opt_text(1)? {
+        Some(first) => first,
+        None => {
+            let again = Statement::new(
+                "SELECT (SELECT json_build_array(request_hash, status_code, response)::text \
+                 FROM idempotency_keys WHERE user_id = $1 AND key = $2)",
+            )
+            .arg(param::text(&stored.task.user_id))
+            .arg(param::text(key.key));
+            db.query_row(&again)?
+                .opt_text(0)?
+                .ok_or_else(|| DbError::Query("idempotency key vanished".into()))?
+        }
+    };
+    let (request_hash, status, body): (String, u16, Value) =
+        serde_json::from_str(&first).map_err(|e| DbError::Decode {
+            column: 1,
+            detail: format!("idempotency key: {e}"),
+        })?;
+    Ok(Err(FirstResponse {
+        request_hash,
+        status,
+        body,
+    }))
+}
+
+/// What [`delete_with_event`] found.
+pub enum Deletion {
+    /// Deleted; the API's JSON of the row as it was.
+    Deleted(String),
+    /// Not deleted: the task's version as the statement saw it (`None`: no such task).
+    Kept(Option<i64>),
+}
+
+/// Deletes task `id` of `user` (only at `version` when given) and writes `event` in the same
+/// statement, its `data` completed with the deleted row's snapshot (`task_json`, i.e.
+/// [`Task::to_json`] of the row): what [`todo_domain::event::task_deleted`] of that row gives.
+pub fn delete_with_event(
+    db: &Db,
+    user: &str,
+    id: Uuid,
+    version: Option<i64>,
+    event: &EventEnvelope,
+) -> Result<Deletion, DbError> {
+    let mut statement = Statement::default();
+    let id_param = statement.bind(param::uuid(id));
+    let user_param = statement.bind(param::text(user));
+    let version_guard = match version {
+        Some(v) => format!(" AND t.version = {}", statement.bind(param::int64(v))),
+        None => String::new(),
+    };
+    let payload = statement.bind(param::jsonb(&event.to_json()));
+    statement.sql = format!(
+        "WITH gone AS (DELETE FROM tasks t WHERE t.id = {id_param} AND t.user_id = {user_param}{version_guard} \
+             RETURNING task_json(t) AS json), \
+         ev AS (INSERT INTO events (id, topic, user_id, subject, payload) \
+             SELECT {}::uuid, {}::text, {}::text, {}::text, \
+                    jsonb_set({payload}::jsonb, '{{data,data}}', ({payload}::jsonb #> '{{data,data}}') || gone.json::jsonb) \
+             FROM gone RETURNING id) \
+         SELECT (SELECT json FROM gone), \
+                (SELECT version FROM tasks WHERE id = {id_param} AND user_id = {user_param})",
+        statement.bind(param::uuid(event.id)),
+        statement.bind(param::text(event.topic.as_str())),
+        statement.bind(param::text(&event.user_id)),
+        statement.bind(param::text(&event.subject)),
+    );
+    let row = db.query_row(&statement)?;
+    Ok(match row.opt_text(0)? {
+        Some(json) => Deletion::Deleted(json),
+        None => Deletion::Kept(if row.is_null(1) {
+            None
+        } else {
+            Some(row.int(1)?)
+        }),
+    })
+}
+
+/// One page of a list, as PostgreSQL wrote it.
+pub struct PageRows {
+    /// The JSON array of the page's tasks.
+    pub json: String,
+    /// The cursor after the last task, when more follow.
+    pub next: Option<Cursor>,
+}
+
+/// The sort key of a `tasks t` row, as the index of each sort has it.
+fn sort_key_sql(sort_by: SortBy) -> &'static str {
+    match sort_by {
+        SortBy::CreatedAt => "t.created_at",
+        SortBy::UpdatedAt => "t.updated_at",
+        SortBy::DueDate => "t.due_date",
+        SortBy::Priority => "(CASE t.priority WHEN 'low' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END)",
+        SortBy::Title => "(t.title COLLATE task_title)",
+    }
+}
+
+fn direction(order: SortOrder) -> &'static str {
+    match order {
+        SortOrder::Asc => "ASC",
+        SortOrder::Desc => "DESC",
+    }
+}
+
+/// The list order (see `todo_domain::listing`): the key, then the id, both in `order`; tasks
+/// without a due date last in both orders.
+fn order_by_sql(sort_by: SortBy, order: SortOrder) -> String {
+    let o = direction(order);
+    let nulls = if sort_by == SortBy::DueDate {
+        " NULLS LAST"
+    } else {
+        ""
+    };
+    format!("{} {o}{nulls}, t.id {o}", sort_key_sql(sort_by))
+}
+
+/// A condition selecting the rows strictly after `cursor` in its order. A row comparison, so
+/// the index of the sort answers it as a range.
+fn keyset_sql(statement: &mut Statement, cursor: &Cursor) -> String {
+    let cmp = match cursor.sort_order {
+        SortOrder::Asc => ">",
+        SortOrder::Desc => "<",
+    };
+    let id = format!("{}::uuid", statement.bind(param::uuid(cursor.id)));
+    let key = match &cursor.key {
+        CursorKey::Instant(None) => return format!("(t.due_date IS NULL AND t.id {cmp} {id})"),
+        CursorKey::Instant(Some(t)) => {
+            format!("{}::text::timestamptz", statement.bind(param::instant(*t)))
+        }
+        CursorKey::Text(s) => format!("{}::text", statement.bind(param::text(s))),
+        CursorKey::Rank(r) => format!("{}::int4", statement.bind(param::int32(i32::from(*r)))),
+    };
+    let row = format!(
+        "({}, t.id) {cmp} ({key}, {id})",
+        sort_key_sql(cursor.sort_by)
+    );
+    match cursor.sort_by {
+        SortBy::DueDate => format!("(t.due_date IS NULL OR {row})"),
+        _ => row,
+    }
+}
+
+/// `%search%` for `ILIKE ... ESCAPE '\'`, with `\`, `%`, `_` in `search` escaped (so they are
+/// matched literally).
+pub fn like_pattern(search: &str) -> String {
+    let mut out = String::with_capacity(search.len() + 2);
+    out.push('%');
+    for c in search.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// The `WHERE` of a list query for `user` (the cursor included).
+fn list_conditions(statement: &mut Statement, user: &str, query: &ListQuery) -> Vec<String> {
+    let mut conditions = vec![format!("t.user_id = {}", statement.bind(param::text(user)))];
+    if let Some(status) = query.status {
+        let status = statement.bind(param::text(status.as_str()));
+        conditions.push(format!("t.status = {status}"));
+    }
+    if let Some(priority) = query.priority {
+        let priority = statement.bind(param::text(priority.as_str()));
+        conditions.push(format!("t.priority = {priority}"));
+    }
+    if let Some(category) = query.category {
+        let category = statement.bind(param::text(category.as_str()));
+        conditions.push(format!("t.category = {category}"));
+    }
+    if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+        let pattern = statement.bind(param::text(like_pattern(search)));
+        conditions.push(format!(
+            "(t.title ILIKE {pattern} ESCAPE '\\' OR t.description ILIKE {pattern} ESCAPE '\\')"
+        ));
+    }
+    if !query.tags.is_empty() {
+        let tags = statement.bind(param::text_array(&query.tags));
+        conditions.push(format!("t.tags @> {tags}::text[]"));
+    }
+    if let Some(before) = query.due_before {
+        let before = statement.bind(param::instant(before));
+        conditions.push(format!("t.due_date <= {before}::text::timestamptz"));
+    }
+    if let Some(after) = query.due_after {
+        let after = statement.bind(param::instant(after));
+        conditions.push(format!("t.due_date >= {after}::text::timestamptz"));
+    }
+    if let Some(cursor) = &query.cursor {
+        conditions.push(keyset_sql(statement, cursor));
+    }
+    conditions
+}
+
+/// One page of `user`'s tasks for `query`, in one row: the JSON array of up to `limit` tasks,
+/// whether another task follows, and the last task's sort key and id (for the next cursor).
+pub fn list_page(db: &Db, user: &str, query: &ListQuery) -> Result<PageRows, DbError> {
+    let mut statement = Statement::default();
+    let conditions = list_conditions(&mut statement, user, query).join(" AND ");
+    let order = order_by_sql(query.sort_by, query.sort_order);
+    let key = match query.sort_by {
+        SortBy::CreatedAt | SortBy::UpdatedAt | SortBy::DueDate => {
+            format!("{} AT TIME ZONE 'UTC'", sort_key_sql(query.sort_by))
+        }
+        SortBy::Priority | SortBy::Title => sort_key_sql(query.sort_by).to_string(),
+    };
+    let limit = query.limit;
+    statement.sql = format!(
+        "SELECT coalesce('[' || string_agg(p.json, ',' ORDER BY p.n) FILTER (WHERE p.n <= {limit}) || ']', '[]'), \
+                count(*) > {limit}, \
+                (array_agg(p.k) FILTER (WHERE p.n = {limit}))[1], \
+                (array_agg(p.id) FILTER (WHERE p.n = {limit}))[1] \
+         FROM (SELECT task_json(t) AS json, {key} AS k, t.id, row_number() OVER (ORDER BY {order}) AS n \
+               FROM tasks t WHERE {conditions} ORDER BY {order} LIMIT {}) AS p",
+        limit + 1
+    );
+    let row = db.query_row(&statement)?;
+    let json = row.text(0)?;
+    if !row.boolean(1)? {
+        return Ok(PageRows { json, next: None });
+    }
+    let key = match query.sort_by {
+        SortBy::CreatedAt | SortBy::UpdatedAt | SortBy::DueDate => {
+            CursorKey::Instant(row.opt_instant(2)?)
+        }
+        SortBy::Priority => {
+            CursorKey::Rank(i16::try_from(row.int(2)?).map_err(|e| DbError::Decode {
+                column: 2,
+                detail: e.to_string(),
+            })?)
+        }
+        SortBy::Title => CursorKey::Text(row.text(2)?),
+    };
+    Ok(PageRows {
+        json,
+        next: Some(Cursor {
+            sort_by: query.sort_by,
+            sort_order: query.sort_order,
+            key,
+            id: row.uuid(3)?,
+        }),
+    })
+}
+
+/// `{"completed","highPriorityPending","overdue","pending","total"}` of `user`, written by
+/// PostgreSQL: the counts from the user's counter shards (kept by triggers), `overdue` from the
+/// partial index of pending tasks by due date.
+pub fn stats_json(db: &Db, user: &str) -> Result<String, DbError> {
+    let statement = Statement::new(
+        "SELECT row_to_json(s)::text FROM ( \
+           SELECT coalesce(sum(c.completed), 0)::int8 AS \"completed\", \
+                  coalesce(sum(c.high_priority_pending), 0)::int8 AS \"highPriorityPending\", \
+                  (SELECT count(*) FROM tasks t \
+                    WHERE t.user_id = $1 AND t.status = 'pending' AND t.due_date IS NOT NULL \
+                      AND t.due_date < now())::int8 AS \"overdue\", \
+                  coalesce(sum(c.pending), 0)::int8 AS \"pending\", \
+                  coalesce(sum(c.total), 0)::int8 AS \"total\" \
+           FROM task_counters c WHERE c.user_id = $1) AS s",
+    )
+    .arg(param::text(user));
+    db.query_row(&statement)?.text(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use todo_domain::task::parse_instant;
+
+    fn cursor(sort_by: SortBy, sort_order: SortOrder, key: CursorKey) -> Cursor {
+        Cursor {
+            sort_by,
+            sort_order,
+            key,
+            id: Uuid::nil(),
+        }
+    }
+
+    #[test]
+    fn order_and_keyset_follow_the_index_of_each_sort() {
+        assert_eq!(
+            order_by_sql(SortBy::DueDate, SortOrder::Desc),
+            "t.due_date DESC NULLS LAST, t.id DESC"
+        );
+        assert_eq!(
+            order_by_sql(SortBy::Title, SortOrder::Asc),
+            "(t.title COLLATE task_title) ASC, t.id ASC"
+        );
+        let t = parse_instant("2026-01-01T08:00:00Z").unwrap();
+        let mut st = Statement::default();
+        let c = cursor(
+            SortBy::CreatedAt,
+            SortOrder::Desc,
+            CursorKey::Instant(Some(t)),
+        );
+        assert_eq!(
+            keyset_sql(&mut st, &c),
+            "(t.created_at, t.id) < ($2::text::timestamptz, $1::uuid)"
+        );
+        let mut st = Statement::default();
+        let c = cursor(SortBy::DueDate, SortOrder::Asc, CursorKey::Instant(Some(t)));
+        assert_eq!(
+            keyset_sql(&mut st, &c),
+            "(t.due_date IS NULL OR (t.due_date, t.id) > ($2::text::timestamptz, $1::uuid))"
+        );
+        let mut st = Statement::default();
+        let c = cursor(SortBy::DueDate, SortOrder::Desc, CursorKey::Instant(None));
+        assert_eq!(
+            keyset_sql(&mut st, &c),
+            "(t.due_date IS NULL AND t.id < $1::uuid)"
+        );
+        assert_eq!(st.params.len(), 1, "no key is bound for a missing due date");
+        let mut st = Statement::default();
+        let c = cursor(SortBy::Title, SortOrder::Asc, CursorKey::Text("a".into()));
+        assert_eq!(
+            keyset_sql(&mut st, &c),
+            "((t.title COLLATE task_title), t.id) > ($2::text, $1::uuid)"
+        );
+    }
+
+    #[test]
+    fn search_patterns_match_their_text_literally() {
+        assert_eq!(like_pattern(r"50%_\x"), r"%50\%\_\\x%");
+    }
+
+    #[test]
+    fn records_decode_and_refuse_what_the_domain_refuses() {
+        let record = serde_json::json!({
+            "id": "0190b9a4-0000-7000-8000-000000000001", "user_id": "u1", "title": "T",
+            "description": null, "priority": "high", "category": "work", "status": "pending",
+            "due_date": "2026-01-31T09:00:00.123999Z", "created_at": "0001-01-01T00:00:00.000000Z",
+            "updated_at": "2026-12-07T11:22:38.634978Z", "completed_at": null,
+            "recurring_rule": "monthly", "recurring_end_date": null, "parent_task_id": null,
+            "reminder_at": null, "reminder_sent": false, "tags": ["a"], "time_zone": "UTC",
+            "version": 3, "occurrence_index": 0,
+            "series_id": "0190b9a4-0000-7000-8000-000000000001", "series_anchor": null,
+        });
+        let stored = decode_record(record.clone()).unwrap();
+        assert_eq!(
+            stored.task.due_date,
+            Some(parse_instant("2026-01-31T09:00:00.123999Z").unwrap())
+        );
+        assert_eq!(stored.task.version, 3);
+        // An empty description (the table allows it) reads as none, as it always did.
+        let mut empty = record.clone();
+        empty["description"] = "".into();
+        assert_eq!(decode_record(empty).unwrap().task.description, None);
+        let mut bad = record.clone();
+        bad["priority"] = "urgent".into();
+        assert!(decode_record(bad).is_err());
+        let mut long = record;
+        long["description"] = "d".repeat(1001).into();
+        assert!(decode_record(long).is_err());
+    }
+}
