@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use spin_sdk::pg4::ParameterValue;
 use spin_support::db::{param, Db, DbError, Row, Statement};
+use spin_support::log::note;
 use spin_support::outbox;
 use spin_support::task_store::{stored_task_from_row, TASK_COLUMNS};
 use todo_domain::event::EventEnvelope;
@@ -99,7 +100,10 @@ fn claim_batches(
                 Ok(events) => tally(db, events, summary),
                 Err(DbError::Unavailable(cause)) => return Err(DbError::Unavailable(cause)),
                 Err(error) => {
-                    eprintln!("reminder sweep: claiming {} reminders failed ({error}); claiming them one by one", chunk.len());
+                    note(format!(
+                        "claiming {} reminders failed ({error}); claiming them one by one",
+                        chunk.len()
+                    ));
                     for task in chunk {
                         match claim_chunk(db, std::slice::from_ref(task), correlation_id) {
                             Ok(events) => tally(db, events, summary),
@@ -107,7 +111,10 @@ fn claim_batches(
                                 return Err(DbError::Unavailable(cause))
                             }
                             Err(error) => {
-                                eprintln!("reminder sweep: task {}: claim failed ({error}); its reminder is left armed", task.id);
+                                note(format!(
+                                    "task {}: claim failed ({error}); its reminder is left armed",
+                                    task.id
+                                ));
                                 summary.failed += 1;
                                 excluded.push(task.id.to_string());
                             }
@@ -143,12 +150,12 @@ fn note_undecodable(row: &Row, error: &DbError, excluded: &mut Vec<String>, summ
     summary.undecodable += 1;
     match row.uuid(0) {
         Ok(id) => {
-            eprintln!(
-                "reminder sweep: task {id} cannot be read ({error}); its reminder is left armed"
-            );
+            note(format!(
+                "task {id} cannot be read ({error}); its reminder is left armed"
+            ));
             excluded.push(id.to_string());
         }
-        Err(e) => eprintln!("reminder sweep: a due task row has no readable id ({e}); skipped"),
+        Err(e) => note(format!("a due task row has no readable id ({e}); skipped")),
     }
 }
 

@@ -1,23 +1,24 @@
-//! Guest stdout/stderr: each complete line goes to the host's stderr as `[<component-id>] line`.
+//! Guest stdout/stderr, as `spin up` shows them: both go to the host's stderr unchanged, with no
+//! prefix (Spin's `ComponentStdioWriter` in `crates/trigger/src/cli/stdio.rs` forwards the
+//! bytes as written, for every followed component, which is all of them by default; a line that
+//! names its component has to say so itself, as the components' JSON log lines do). Spin also
+//! appends them to `.spin/logs/<component-id>_stdout.txt` / `_stderr.txt`; this host does not
+//! keep log files. Output is forwarded line by line, so that lines of concurrent instances
+//! never interleave (Spin gets the same from guests that write a line with one `write`).
 
 use std::io::Write as _;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
-#[derive(Clone)]
-pub struct LogStream {
-    prefix: Arc<str>,
-}
+#[derive(Clone, Default)]
+pub struct LogStream;
 
 impl LogStream {
-    pub fn new(component_id: &str) -> Self {
-        Self {
-            prefix: Arc::from(format!("[{component_id}] ")),
-        }
+    pub fn new() -> Self {
+        Self
     }
 }
 
@@ -30,7 +31,6 @@ impl IsTerminal for LogStream {
 impl StdoutStream for LogStream {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
         Box::new(LineWriter {
-            prefix: self.prefix.clone(),
             pending: Vec::new(),
         })
     }
@@ -38,25 +38,20 @@ impl StdoutStream for LogStream {
 
 /// Buffers a partial line until its newline arrives (or the stream is dropped).
 struct LineWriter {
-    prefix: Arc<str>,
     pending: Vec<u8>,
 }
 
 impl LineWriter {
-    fn emit(&self, line: &[u8]) {
-        let mut err = std::io::stderr().lock();
+    /// Writes `bytes` (whole lines, or the unterminated rest at the end) in one piece.
+    fn emit(bytes: &[u8]) {
         // Logging must never fail the guest: ignore a closed stderr.
-        let _ = err.write_all(self.prefix.as_bytes());
-        let _ = err.write_all(line);
-        let _ = err.write_all(b"\n");
+        let _ = std::io::stderr().lock().write_all(bytes);
     }
 
     fn emit_complete_lines(&mut self) {
-        while let Some(pos) = self.pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=pos).collect();
-            let line = line.strip_suffix(b"\n").unwrap_or(&line);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            self.emit(line);
+        if let Some(last) = self.pending.iter().rposition(|b| *b == b'\n') {
+            let lines: Vec<u8> = self.pending.drain(..=last).collect();
+            Self::emit(&lines);
         }
     }
 }
@@ -84,8 +79,9 @@ impl AsyncWrite for LineWriter {
 impl Drop for LineWriter {
     fn drop(&mut self) {
         if !self.pending.is_empty() {
-            let rest = std::mem::take(&mut self.pending);
-            self.emit(&rest);
+            let mut rest = std::mem::take(&mut self.pending);
+            rest.push(b'\n');
+            Self::emit(&rest);
         }
     }
 }

@@ -5,9 +5,13 @@
 
 pub mod auth;
 pub mod config;
+pub mod consumer;
 pub mod db;
 pub mod http;
+pub mod log;
 pub mod outbox;
+pub mod request;
+pub mod sweep;
 pub mod task_store;
 
 /// Current time truncated to milliseconds, the precision the API shows; truncating once

@@ -5,23 +5,8 @@
 
 use todo_domain::event::EventEnvelope;
 
-/// Parses a Redis message as an event envelope for a consumer. A malformed message is
-/// logged and `None`: the consumer drops it (retrying cannot fix it, and Spin drops a failed
-/// message anyway).
-pub fn parse_message(service: &str, message: &[u8]) -> Option<EventEnvelope> {
-    match EventEnvelope::parse(message) {
-        Ok(event) => Some(event),
-        Err(reason) => {
-            eprintln!(
-                "{service}: dropping malformed message ({} bytes): {reason}",
-                message.len()
-            );
-            None
-        }
-    }
-}
-
 use crate::db::{param, Db, Statement};
+use crate::log::note;
 
 /// A CTE body inserting `events` when the CTE named `changed` produced a row:
 /// `events_sql(&mut st, "changed", &events)` gives
@@ -60,19 +45,19 @@ pub fn publish_committed(db: &Db, events: &[EventEnvelope]) {
         return;
     }
     let Some(url) = crate::config::optional("redis_url") else {
-        eprintln!(
+        note(format!(
             "outbox: redis_url is not set; leaving {} event(s) to the relay",
             events.len()
-        );
+        ));
         return;
     };
     let connection = match spin_sdk::redis::Connection::open(&url) {
         Ok(connection) => connection,
         Err(e) => {
-            eprintln!(
+            note(format!(
                 "outbox: redis unavailable ({e}); leaving {} event(s) to the relay",
                 events.len()
-            );
+            ));
             return;
         }
     };
@@ -83,10 +68,10 @@ pub fn publish_committed(db: &Db, events: &[EventEnvelope]) {
             Ok(()) => published.push(event.id.to_string()),
             Err(e) => {
                 // Later events must not overtake this one on the channel: stop here.
-                eprintln!(
+                note(format!(
                     "outbox: publish of {} failed ({e}); the relay will retry",
                     event.id
-                );
+                ));
                 break;
             }
         }
@@ -105,9 +90,9 @@ pub fn mark_published(db: &Db, ids: &[String]) {
     )
     .arg(param::text_array(ids));
     if let Err(e) = db.execute(&statement) {
-        eprintln!(
+        note(format!(
             "outbox: could not mark {} event(s) published ({e}); they may be published again",
             ids.len()
-        );
+        ));
     }
 }
