@@ -349,12 +349,10 @@ async fn every_request_event_and_sweep_writes_one_json_line_and_no_secret() {
         Some("/api/{user_id}/tasks"),
         503,
     );
+    // The database's own error (which one depends on what, if anything, has the port now).
     assert!(
-        line["cause"]
-            .as_str()
-            .unwrap()
-            .contains("ConnectionRefused"),
-        "the database error itself: {line}"
+        line["cause"].as_str().unwrap().starts_with("unavailable: "),
+        "{line}"
     );
 
     // Exactly one line per request, everywhere.
