@@ -131,7 +131,7 @@ impl Parser {
 /// A client for long-lived responses: no overall request timeout.
 fn sse_client() -> reqwest::Client {
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(0)
         .build()
         .unwrap()
@@ -189,7 +189,7 @@ impl Sse {
             let _ = tx.send(Item::End);
         });
         let mut sse = Sse { headers, rx, task };
-        match sse.next_item(Duration::from_secs(30)).await {
+        match sse.next_item(Duration::from_secs(60)).await {
             Some(Item::Retry(3000)) => Ok(sse),
             other => Err(format!("expected the retry hint first, got {other:?}")),
         }
@@ -287,7 +287,7 @@ async fn start_fanout(app: &TestApp) -> HostProcess {
 async fn wait_subscribed(app: &TestApp) {
     let client = redis::Client::open(app.redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
             .arg("NUMSUB")
@@ -438,7 +438,7 @@ async fn fire_reminder(app: &TestApp, user: &str, task: &Value) -> (Value, Strin
     (notification, envelope)
 }
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(60);
 
 // ------------------------------------------------------------------ tests
 
