@@ -58,15 +58,6 @@ const DEFAULT_KEEPALIVE_SECONDS: u64 = 10;
 const MAX_KEEPALIVE_SECONDS: u64 = 15;
 const RETRY_MILLISECONDS: u64 = 3000;
 
-/// The first value of a query parameter.
-fn query<'c>(context: &'c Context, name: &str) -> Option<&'c str> {
-    context
-        .query_pairs()
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// The path's user: `/api/sse/{user_id}` exactly (percent-decoded), else `404`.
 fn path_user(context: &Context) -> Result<String, ApiError> {
     match context.segments().as_slice() {
@@ -80,7 +71,7 @@ fn path_user(context: &Context) -> Result<String, ApiError> {
 
 /// The token: the `Authorization` header when present (it wins), else `?access_token=`.
 async fn authorize(context: &Context, path_user: &str) -> Result<Identity, ApiError> {
-    let token = match (context.authorization(), query(context, "access_token")) {
+    let token = match (context.authorization(), context.query_value("access_token")) {
         (Some(header), _) => auth::bearer_token(Some(header))?,
         (None, Some(token)) if !token.is_empty() && !token.contains(' ') => token,
         (None, Some(_)) => return Err(AuthError::MalformedHeader.into()),
@@ -98,7 +89,8 @@ fn resume_after(
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .or_else(|| {
-            query(context, "last_event_id")
+            context
+                .query_value("last_event_id")
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         });
@@ -113,7 +105,7 @@ fn resume_after(
 
 /// `?events=named` (any case) names each frame; absent or empty: unnamed frames.
 fn frames(context: &Context) -> Result<Frames, ApiError> {
-    match query(context, "events").map(str::trim) {
+    match context.query_value("events").map(str::trim) {
         None | Some("") => Ok(Frames::Unnamed),
         Some(value) if value.eq_ignore_ascii_case("named") => Ok(Frames::Named),
         Some(_) => Err(ApiError::validation(FieldError::query(

@@ -61,8 +61,16 @@ impl Context {
     }
 
     /// The query parameters, percent-decoded, in order.
-    pub fn query_pairs(&self) -> &[(String, String)] {
-        &self.query_pairs
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        self.query_pairs.clone()
+    }
+
+    /// The first value of a query parameter.
+    pub fn query_value(&self, name: &str) -> Option<&str> {
+        self.query_pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The `Authorization` header, if any.
