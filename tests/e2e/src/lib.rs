@@ -102,6 +102,18 @@ impl TestApp {
         )
     }
 
+    /// A host builder like [`TestApp::host_builder`] whose database is unreachable (its URL
+    /// names a port nothing listened on a moment ago).
+    pub fn host_builder_without_database(&self) -> HostBuilder {
+        let port = test_support::free_port();
+        self.host_builder()
+            .variable(
+                "db_url",
+                format!("postgres://postgres@127.0.0.1:{port}/todo"),
+            )
+            .variable("db_host", format!("127.0.0.1:{port}"))
+    }
+
     pub fn runtime_config_path(&self) -> PathBuf {
         self.config_dir.path().join("runtime-config.toml")
     }

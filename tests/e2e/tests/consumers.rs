@@ -644,15 +644,9 @@ async fn repairs_lost_while_the_consumers_are_still_down_are_retried_with_back_o
 #[tokio::test]
 async fn an_unavailable_database_is_a_transient_failure_that_the_relay_repairs() {
     let app = spawn_app().await;
-    let port = todo_e2e::test_support::free_port();
-    // Consumers whose database is down (nothing listens on that port).
+    // Consumers whose database is down.
     let broken = app
-        .host_builder()
-        .variable(
-            "db_url",
-            format!("postgres://postgres@127.0.0.1:{port}/todo"),
-        )
-        .variable("db_host", format!("127.0.0.1:{port}"))
+        .host_builder_without_database()
         .component("audit-service")
         .component("recurring-service")
         .spawn();

@@ -5,7 +5,7 @@
 use chrono::DateTime;
 use jwt_simple::prelude::*;
 use serde_json::{json, Map, Value};
-use todo_e2e::test_support::{free_port, HostProcess};
+use todo_e2e::test_support::HostProcess;
 use todo_e2e::{
     log_lines, request_line, served_url, spawn_app_with, wait_for_log_lines, AppOptions,
     HS256_SECRET, SWEEP_TOKEN,
@@ -321,14 +321,8 @@ async fn every_request_event_and_sweep_writes_one_json_line_and_no_secret() {
     assert!(tick["durationMs"].is_u64(), "{tick}");
 
     // A 5xx line carries its cause (and the client only the request id).
-    let port = free_port();
     let broken = app
-        .host_builder()
-        .variable(
-            "db_url",
-            format!("postgres://postgres@127.0.0.1:{port}/todo"),
-        )
-        .variable("db_host", format!("127.0.0.1:{port}"))
+        .host_builder_without_database()
         .component("backend-api")
         .spawn();
     let response = client
@@ -396,15 +390,7 @@ async fn the_two_sweep_routes_answer_every_request_alike() {
     };
     let configured = sweeps(app.host_builder());
     let unconfigured = sweeps(app.host_builder().variable("sweep_token", ""));
-    let port = free_port();
-    let no_database = sweeps(
-        app.host_builder()
-            .variable(
-                "db_url",
-                format!("postgres://postgres@127.0.0.1:{port}/todo"),
-            )
-            .variable("db_host", format!("127.0.0.1:{port}")),
-    );
+    let no_database = sweeps(app.host_builder_without_database());
     let bearer = format!("Bearer {SWEEP_TOKEN}");
     let cases: Vec<(&str, &HostProcess, reqwest::Method, Option<String>, u16)> = vec![
         (
