@@ -10,13 +10,16 @@
 //! Errors: a malformed message (not JSON, wrong shape, unknown type, over 1 MiB) or one naming
 //! an unknown event is logged and dropped (`Ok`). Only a failure that may pass (database
 //! unavailable, an unexpected query error) returns `Err`: Spin logs it and drops the message,
-//! and the outbox relay re-publishes the event later because it still has no audit row.
+//! and the outbox relay re-publishes the event later because it still has no audit row. Each
+//! message writes one log line (`spin_support::consumer`): `recorded`, `duplicate`,
+//! `unknown-event`, `ignored`, `malformed` or `failed`.
 //!
 //! No key-value "already processed" fast path: the insert with `ON CONFLICT DO NOTHING` is one
 //! round trip, as a key-value lookup would be, so a fast path would only add a write and a
 //! dependency on the store.
 
 use spin_sdk::redis_component;
+use spin_support::consumer::{consume, Handled};
 use spin_support::db::{param, Db, DbError, Statement};
 use todo_domain::event::{EventEnvelope, Topic};
 
@@ -24,34 +27,25 @@ const SERVICE: &str = "audit-service";
 
 #[redis_component]
 fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
-    let Some(event) = spin_support::outbox::parse_message(SERVICE, &message) else {
-        return Ok(());
-    };
-    if event.topic == Topic::ReminderDue {
-        eprintln!(
-            "{SERVICE}: dropping event {}: {} is not audited",
-            event.id, event.topic
-        );
-        return Ok(());
-    }
-    match record(&event) {
-        Ok(Outcome::Written) => Ok(()),
-        Ok(Outcome::AlreadyRecorded) => {
-            eprintln!("{SERVICE}: event {} already audited (redelivery)", event.id);
-            Ok(())
+    consume(SERVICE, &message, |event| {
+        if event.topic == Topic::ReminderDue {
+            return Ok(Handled::dropped(
+                "ignored",
+                "reminder-due events are not audited",
+            ));
         }
-        Ok(Outcome::UnknownEvent) => {
-            eprintln!(
-                "{SERVICE}: dropping event {} ({}, user {:?}): no such event in the outbox",
-                event.id, event.topic, event.user_id
-            );
-            Ok(())
-        }
-        Err(e) => Err(anyhow::anyhow!(
-            "{SERVICE}: event {} not audited, the relay will retry: {e}",
-            event.id
-        )),
-    }
+        Ok(match record(event)? {
+            Outcome::Written => Handled::done("recorded"),
+            Outcome::AlreadyRecorded => Handled::done("duplicate"),
+            Outcome::UnknownEvent => Handled::dropped(
+                "unknown-event",
+                format!(
+                    "no such event in the outbox (user {:?}): dropped",
+                    event.user_id
+                ),
+            ),
+        })
+    })
 }
 
 enum Outcome {

@@ -3,6 +3,7 @@
 //! path's user against the token, validates at the edge with `todo-domain`, and writes each
 //! change together with its outbox events in one statement; events are published after the
 //! commit. Routes are data (`routes::ROUTES`), checked against `openapi.json` by a test.
+//! Every request writes one log line naming its route template (`spin_support::log`).
 
 mod audit;
 mod health;
@@ -11,61 +12,53 @@ mod request;
 mod routes;
 mod tasks;
 
-use spin_sdk::http::{IncomingRequest, Method, Response};
+use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 use spin_support::http::{ApiError, Cors};
+use spin_support::request::Context;
 
-use request::{Context, Segments};
 use routes::{Match, Route};
+
+/// The component id in log lines.
+const COMPONENT: &str = "backend-api";
 
 /// The OpenAPI 3.1 document of this component, served at `GET /api/openapi.json`.
 const OPENAPI: &str = include_str!("../openapi.json");
 
 #[http_component]
 async fn handle(incoming: IncomingRequest) -> Response {
-    let context = Context::new(&incoming);
+    let context = Context::new(COMPONENT, &incoming);
     let cors = Cors::for_origin(context.origin.as_deref());
-    let mut response = if incoming.method() == Method::Options {
-        cors.preflight(context.origin.as_deref())
-    } else {
-        route(incoming, &context)
-            .await
-            .unwrap_or_else(|error| error.to_response(&context.request_id))
-    };
-    for (name, value) in cors.headers(context.origin.as_deref()) {
-        response.set_header(name, value);
-    }
-    response.set_header("x-request-id", context.request_id.clone());
-    response
+    let outcome = route(incoming, &context, &cors).await;
+    context.finish(outcome, Some(&cors))
 }
 
-fn method_name(method: &Method) -> &'static str {
-    match method {
-        Method::Get => "GET",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-        Method::Head => "HEAD",
-        Method::Options => "OPTIONS",
-        _ => "OTHER",
+async fn route(
+    incoming: IncomingRequest,
+    context: &Context,
+    cors: &Cors,
+) -> Result<Response, ApiError> {
+    let segments = context.segments();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if context.method == "OPTIONS" {
+        if let Some(template) = routes::path_template(&segments) {
+            context.set_route(template);
+        }
+        return Ok(cors.preflight(context.origin.as_deref()));
     }
-}
-
-async fn route(incoming: IncomingRequest, context: &Context) -> Result<Response, ApiError> {
-    let segments = Segments::of(&context.path);
-    let (route, params) = match routes::find(method_name(&incoming.method()), &segments.as_slice())
-    {
+    let (route, params) = match routes::find(&context.method, &segments) {
         Match::Found(route, params) => (route, params),
-        Match::MethodNotAllowed => {
+        Match::MethodNotAllowed(template) => {
+            context.set_route(template);
             let mut response = ApiError::MethodNotAllowed("Method Not Allowed".into())
                 .to_response(&context.request_id);
-            let allowed = routes::allowed_methods(&segments.as_slice());
+            let allowed = routes::allowed_methods(&segments);
             response.set_header("allow", allowed.join(", "));
             return Ok(response);
         }
         Match::NotFound => return Err(ApiError::NotFound("Not Found".into())),
     };
+    context.set_route(routes::template(route));
     match route {
         Route::Health => health::check(),
         Route::Live => health::live(),
@@ -88,7 +81,8 @@ async fn user_route(
 ) -> Result<Response, ApiError> {
     let user = context
         .authorize(params.first().copied().unwrap_or_default())
-        .await?;
+        .await?
+        .user;
     let mut request = request::Request::new(incoming, context, user);
     let id = params.get(1).copied().unwrap_or_default();
     match route {

@@ -1,67 +1,12 @@
-//! Per-request context: request id, origin, authentication, path and query, and a JSON body
-//! read with the 64 KiB limit enforced while streaming.
+//! A request to a user route (the shared `Context` plus the authenticated user), its headers,
+//! and a JSON body read with the 64 KiB limit enforced while streaming.
 
 use serde_json::Value;
 use spin_sdk::http::IncomingRequest;
-use spin_support::auth;
-use spin_support::http::{header, ApiError};
+use spin_support::http::ApiError;
+use spin_support::request::Context;
 use todo_domain::error::{kinds, FieldError};
 use uuid::Uuid;
-
-pub struct Context {
-    pub request_id: String,
-    pub origin: Option<String>,
-    pub path: String,
-    pub query: String,
-    authorization: Option<String>,
-}
-
-impl Context {
-    pub fn new(incoming: &IncomingRequest) -> Context {
-        let path_and_query = incoming.path_with_query().unwrap_or_default();
-        let (path, query) = match path_and_query.split_once('?') {
-            Some((p, q)) => (p.to_string(), q.to_string()),
-            None => (path_and_query, String::new()),
-        };
-        Context {
-            request_id: spin_support::http::request_id(header(incoming, "x-request-id").as_deref()),
-            origin: header(incoming, "origin"),
-            authorization: header(incoming, "authorization"),
-            path,
-            query,
-        }
-    }
-
-    /// Authenticates the bearer token and checks that the path's user is the token's subject.
-    pub async fn authorize(&self, path_user: &str) -> Result<String, ApiError> {
-        let token = auth::bearer_token(self.authorization.as_deref())?;
-        spin_support::http::authorize_path_user(token, path_user, &self.request_id).await
-    }
-
-    pub fn query_pairs(&self) -> Vec<(String, String)> {
-        form_urlencoded::parse(self.query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
-    }
-}
-
-/// Path segments, percent-decoded.
-pub struct Segments(Vec<String>);
-
-impl Segments {
-    pub fn of(path: &str) -> Segments {
-        Segments(
-            path.split('/')
-                .filter(|s| !s.is_empty())
-                .map(spin_support::http::decode_path_segment)
-                .collect(),
-        )
-    }
-
-    pub fn as_slice(&self) -> Vec<&str> {
-        self.0.iter().map(String::as_str).collect()
-    }
-}
 
 pub struct Request<'a> {
     /// Taken when the body is read.

@@ -66,13 +66,22 @@ pub const ROUTES: &[(Route, &str, &str)] = &[
     (Route::ListAudit, "GET", "/api/{user_id}/audit"),
 ];
 
+/// The path template of `route` (what the log line names instead of the raw path).
+pub fn template(route: Route) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|(r, _, _)| *r == route)
+        .map(|(_, _, template)| *template)
+        .unwrap_or_default()
+}
+
 /// The outcome of matching a path against the table.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Match<'a> {
     /// The route and the values of its `{params}`, in order.
     Found(Route, Vec<&'a str>),
-    /// The path exists, with other methods.
-    MethodNotAllowed,
+    /// The path exists (this template), with other methods.
+    MethodNotAllowed(&'static str),
     NotFound,
 }
 
@@ -85,7 +94,7 @@ pub fn find<'a>(method: &str, segments: &[&'a str]) -> Match<'a> {
     let literals = |template: &str| template.split('/').filter(|s| !s.starts_with('{')).count();
     let mut candidates: Vec<&(Route, &str, &str)> = ROUTES.iter().collect();
     candidates.sort_by_key(|(_, _, template)| std::cmp::Reverse(literals(template)));
-    let mut path_exists = false;
+    let mut owner = None;
     let mut owner_literals = None;
     for (route, route_method, template) in candidates {
         if owner_literals.is_some_and(|owner| literals(template) < owner) {
@@ -110,13 +119,21 @@ pub fn find<'a>(method: &str, segments: &[&'a str]) -> Match<'a> {
         if *route_method == method {
             return Match::Found(*route, params);
         }
-        path_exists = true;
+        owner.get_or_insert(*template);
         owner_literals = Some(literals(template));
     }
-    if path_exists {
-        Match::MethodNotAllowed
-    } else {
-        Match::NotFound
+    match owner {
+        Some(template) => Match::MethodNotAllowed(template),
+        None => Match::NotFound,
+    }
+}
+
+/// The template of the route serving this path, whatever the method (`None`: no route).
+pub fn path_template(segments: &[&str]) -> Option<&'static str> {
+    match find("GET", segments) {
+        Match::Found(route, _) => Some(template(route)),
+        Match::MethodNotAllowed(template) => Some(template),
+        Match::NotFound => None,
     }
 }
 
@@ -150,7 +167,7 @@ mod tests {
         );
         assert_eq!(
             find("DELETE", &["api", "u", "tasks"]),
-            Match::MethodNotAllowed
+            Match::MethodNotAllowed("/api/{user_id}/tasks")
         );
         assert_eq!(find("GET", &["api", "u", "nothing"]), Match::NotFound);
         assert_eq!(
@@ -163,11 +180,23 @@ mod tests {
         );
         assert_eq!(
             find("DELETE", &["api", "u", "notifications", "read-all"]),
-            Match::MethodNotAllowed
+            Match::MethodNotAllowed("/api/{user_id}/notifications/read-all")
         );
         assert_eq!(
             find("GET", &["api", "openapi.json"]),
             Match::Found(Route::OpenApi, vec![])
         );
+    }
+
+    #[test]
+    fn every_route_has_its_template() {
+        for (route, _, path) in ROUTES {
+            assert_eq!(template(*route), *path);
+        }
+        assert_eq!(
+            path_template(&["api", "u", "tasks", "t1", "complete"]),
+            Some("/api/{user_id}/tasks/{task_id}/complete")
+        );
+        assert_eq!(path_template(&["api", "u", "nothing"]), None);
     }
 }

@@ -163,7 +163,7 @@ async fn authenticate(incoming: &IncomingRequest, request_id: &str) -> Result<St
         Err(error) => Err(error),
     };
     let error = match outcome {
-        Ok(user) => return Ok(user),
+        Ok(identity) => return Ok(identity.user),
         Err(error) => error,
     };
     eprintln!("request {request_id}: {error}");

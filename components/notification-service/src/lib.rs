@@ -6,17 +6,21 @@
 //! - the cron trigger (`fermyon:spin-cron@2.0.0`, world `spin-cron`, bound here with
 //!   `wit-bindgen` from `wit/deps/spin-cron`): `handle-cron-event` runs a sweep;
 //! - the HTTP route `POST /internal/sweeps/reminders`, for deployments without a cron trigger
-//!   (the SpinKube shim; a Kubernetes CronJob calls it). It requires
-//!   `Authorization: Bearer <sweep_token>`: `401` without it or with a wrong one (nothing is
-//!   done), `503` when `sweep_token` is not configured, so an unconfigured deployment is never
-//!   open. It answers the sweep's summary as JSON.
+//!   (the SpinKube shim; a Kubernetes CronJob calls it), served by the sweeps' shared entry
+//!   point ([`spin_support::sweep::http`]: `405` for another method, then `Authorization:
+//!   Bearer <sweep_token>`, `503` while it is not configured). It answers the sweep's summary.
+//!
+//! Either way the sweep writes one log line with its counts.
 
 mod reminder;
 mod sweep;
 
-use serde_json::json;
-use spin_sdk::http::{IncomingRequest, Method, Response};
-use spin_support::http::{header, json_response, ApiError};
+use spin_sdk::http::{IncomingRequest, Response};
+
+/// The component id in log lines (the same code runs as `notification-sweep` on the route).
+const COMPONENT: &str = "notification-service";
+/// The sweep route (spin.toml).
+const ROUTE: &str = "/internal/sweeps/reminders";
 
 mod cron {
     wit_bindgen::generate!({
@@ -29,48 +33,24 @@ mod cron {
     impl Guest for Cron {
         fn handle_cron_event(metadata: Metadata) -> Result<(), Error> {
             let correlation_id = format!("reminder-sweep-cron-{}", metadata.timestamp);
-            match crate::sweep::run(&crate::sweep::SweepConfig::default(), &correlation_id) {
-                Ok(summary) => {
-                    crate::log_summary(&correlation_id, &summary);
-                    Ok(())
-                }
-                Err(e) => {
-                    eprintln!("{correlation_id}: sweep failed: {e}");
-                    Err(Error::Other(e.to_string()))
-                }
-            }
+            spin_support::sweep::cron(crate::COMPONENT, || {
+                crate::sweep::run(&crate::sweep::SweepConfig::default(), &correlation_id)
+                    .map(|summary| summary.to_json())
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(Error::Other)
         }
     }
 
     export!(Cron);
 }
 
-fn log_summary(correlation_id: &str, summary: &reminder::Summary) {
-    if summary.did_anything() || summary.more_due {
-        println!("{correlation_id}: {}", summary.to_json());
-    }
-}
-
 /// The sweep route. The body is never read.
 #[spin_sdk::http_component]
 fn handle(incoming: IncomingRequest) -> Response {
-    let request_id = spin_support::http::request_id(header(&incoming, "x-request-id").as_deref());
-    let mut response =
-        route(&incoming, &request_id).unwrap_or_else(|error| error.to_response(&request_id));
-    response.set_header("x-request-id", request_id);
-    response.set_header("cache-control", "no-store");
-    response
-}
-
-fn route(incoming: &IncomingRequest, request_id: &str) -> Result<Response, ApiError> {
-    spin_support::http::authorize_sweep(header(incoming, "authorization").as_deref())?;
-    if incoming.method() != Method::Post {
-        let mut response = json_response(405, &json!({ "detail": "Method Not Allowed" }));
-        response.set_header("allow", "POST");
-        return Ok(response);
-    }
-    let correlation_id = format!("reminder-sweep-http-{request_id}");
-    let summary = sweep::run(&sweep::SweepConfig::default(), &correlation_id)?;
-    log_summary(&correlation_id, &summary);
-    Ok(json_response(200, &summary.to_json()))
+    spin_support::sweep::http(COMPONENT, ROUTE, incoming, |context| {
+        let correlation_id = format!("reminder-sweep-http-{}", context.request_id);
+        let summary = sweep::run(&sweep::SweepConfig::default(), &correlation_id)?;
+        Ok(summary.to_json())
+    })
 }

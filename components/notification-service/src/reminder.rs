@@ -98,11 +98,6 @@ impl Summary {
             "duration_ms": self.duration_ms,
         })
     }
-
-    pub fn did_anything(&self) -> bool {
-        self.fired + self.skipped_completed + self.already_notified + self.undecodable + self.failed
-            > 0
-    }
 }
 
 #[cfg(test)]
@@ -201,7 +196,5 @@ mod tests {
         assert_eq!(j["fired"], 2);
         assert_eq!(j["skipped_completed"], 1);
         assert_eq!(j["more_due"], false);
-        assert!(s.did_anything());
-        assert!(!Summary::default().did_anything());
     }
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use spin_sdk::pg4::ParameterValue;
 use spin_support::db::{param, Db, DbError, Statement};
+use spin_support::log::note;
 use spin_support::outbox::Publisher;
 use todo_domain::event::EventEnvelope;
 use todo_domain::task::{Status, Task};
@@ -103,7 +104,10 @@ fn claim_batches(
                 Ok(events) => tally(db, &publisher, events, summary),
                 Err(DbError::Unavailable(cause)) => return Err(DbError::Unavailable(cause)),
                 Err(error) => {
-                    eprintln!("reminder sweep: claiming {} reminders failed ({error}); claiming them one by one", chunk.len());
+                    note(format!(
+                        "claiming {} reminders failed ({error}); claiming them one by one",
+                        chunk.len()
+                    ));
                     for task in chunk {
                         match claim_chunk(db, std::slice::from_ref(task), correlation_id) {
                             Ok(events) => tally(db, &publisher, events, summary),
@@ -111,7 +115,10 @@ fn claim_batches(
                                 return Err(DbError::Unavailable(cause))
                             }
                             Err(error) => {
-                                eprintln!("reminder sweep: task {}: claim failed ({error}); its reminder is left armed", task.id);
+                                note(format!(
+                                    "task {}: claim failed ({error}); its reminder is left armed",
+                                    task.id
+                                ));
                                 summary.failed += 1;
                                 excluded.push(task.id.to_string());
                             }
@@ -156,12 +163,14 @@ fn note_undecodable(
         .and_then(|id| Uuid::parse_str(id).ok())
     {
         Some(id) => {
-            eprintln!(
-                "reminder sweep: task {id} cannot be read ({error}); its reminder is left armed"
-            );
+            note(format!(
+                "task {id} cannot be read ({error}); its reminder is left armed"
+            ));
             excluded.push(id.to_string());
         }
-        None => eprintln!("reminder sweep: a due task row has no readable id ({error}); skipped"),
+        None => note(format!(
+            "a due task row has no readable id ({error}); skipped"
+        )),
     }
 }
 

@@ -2,9 +2,13 @@
 //! gaps. Two triggers run the same sweep ([`sweep::run`]):
 //! - the cron trigger (`fermyon:spin-cron` world, `handle-cron-event`), every 5 s on Spin;
 //! - `POST /internal/sweeps/outbox` with `Authorization: Bearer <sweep_token>`, for the
-//!   SpinKube shim (no cron trigger: a Kubernetes CronJob calls it). Without a configured
-//!   `sweep_token` the route answers 503, so an unconfigured deployment is never open; a
-//!   missing or wrong token is 401 and sweeps nothing. The answer is a JSON summary.
+//!   SpinKube shim (no cron trigger: a Kubernetes CronJob calls it), served by the sweeps'
+//!   shared entry point ([`spin_support::sweep::http`]: `405` for another method, `503` while
+//!   `sweep_token` is not configured, `401` for a missing or wrong token, which sweeps
+//!   nothing). The answer is a JSON summary.
+//!
+//! Either way the sweep writes one log line with its counts. Its timing comes from Spin
+//! variables ([`sweep::Timing`]).
 
 mod sweep;
 
@@ -13,57 +17,34 @@ wit_bindgen::generate!({
     world: "fermyon:spin-cron/spin-cron",
 });
 
-use serde_json::json;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Response};
+use spin_support::http::ApiError;
+
+/// The component id in log lines (the same code runs as `outbox-sweep` on the route).
+const COMPONENT: &str = "outbox-relay";
+/// The sweep route (spin.toml).
+const ROUTE: &str = "/internal/sweeps/outbox";
 
 struct Cron;
 
 impl Guest for Cron {
-    fn handle_cron_event(metadata: Metadata) -> Result<(), Error> {
-        match sweep::run() {
-            Ok(summary) => {
-                if summary.did_work() {
-                    println!(
-                        "outbox-relay: cron tick {}: {}",
-                        metadata.timestamp,
-                        summary.to_json()
-                    );
-                }
-                Ok(())
-            }
-            Err(e) => Err(Error::Other(format!("outbox-relay: sweep failed: {e}"))),
-        }
+    fn handle_cron_event(_metadata: Metadata) -> Result<(), Error> {
+        spin_support::sweep::cron(COMPONENT, || {
+            sweep::run()
+                .map(|summary| summary.to_json())
+                .map_err(|e| format!("{e:#}"))
+        })
+        .map_err(Error::Other)
     }
 }
 
 export!(Cron);
 
 #[spin_sdk::http_component]
-fn handle_sweep(request: Request) -> Response {
-    if *request.method() != Method::Post {
-        let mut response = respond(405, json!({ "detail": "Method Not Allowed" }));
-        response.set_header("allow", "POST");
-        return response;
-    }
-    let authorization = request
-        .header("authorization")
-        .and_then(|value| value.as_str());
-    if let Err(refused) = spin_support::http::authorize_sweep(authorization) {
-        return refused.to_response("outbox-sweep");
-    }
-    match sweep::run() {
-        Ok(summary) => respond(200, summary.to_json()),
-        Err(e) => {
-            eprintln!("outbox-relay: sweep failed: {e}");
-            respond(503, json!({ "detail": "Service temporarily unavailable" }))
-        }
-    }
-}
-
-fn respond(status: u16, body: serde_json::Value) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .build()
+fn handle_sweep(incoming: IncomingRequest) -> Response {
+    spin_support::sweep::http(COMPONENT, ROUTE, incoming, |_| {
+        sweep::run()
+            .map(|summary| summary.to_json())
+            .map_err(|e| ApiError::Unavailable(format!("{e:#}")))
+    })
 }

@@ -3,7 +3,7 @@
 //! transaction is ever left open (each claim is one statement).
 //!
 //! **Publish.** Claim up to [`BATCH`] events unpublished for more than
-//! [`PUBLISH_AFTER_SECS`] (the API publishes right after its commit; older ones failed),
+//! [`Timing::publish_after_secs`] (the API publishes right after its commit; older ones failed),
 //! oldest first, with a lease ([`LEASE_SECS`]) set in the same statement
 //! (`FOR UPDATE SKIP LOCKED`), so replicas running at once take disjoint batches and a replica
 //! that dies mid-batch only delays its batch by the lease. Publish them in `seq` order, stop
@@ -12,13 +12,13 @@
 //!
 //! **Repair.** Spin's Redis trigger is at-most-once: a consumer that was down (or failed) missed
 //! its events for good. Walk the task events after the `relay_cursors` row `repair` in `seq`
-//! order, only those published more than [`REPAIR_GRACE_SECS`] ago (consumers had their
+//! order, only those published more than [`Timing::repair_grace_secs`] ago (consumers had their
 //! chance), and find the ones whose effect is missing: no `audit_logs` row; or, for
 //! `task-completed`, a task that is still completed and recurring, whose successor is due by the
 //! recurrence rule and end date and was never created (no `recurrence_successors` row).
 //! Re-publish those on their channel (every consumer is idempotent), with exponential back-off
-//! per event (10 s, 20 s, 40 s, 80 s, then every 2 min: a consumer that comes back is caught
-//! up within about two minutes however long it was down) claimed in one statement so
+//! per event (by default 10 s, 20 s, 40 s, 80 s, then every 2 min: a consumer that comes back is
+//! caught up within about two minutes however long it was down) claimed in one statement so
 //! replicas do not double it. The cursor moves over the events that need nothing (it stops at
 //! the first that does, or at the first not yet settled), so each sweep reads only the recent
 //! tail. After [`MAX_REPAIR_ATTEMPTS`] re-publishes (about two hours) an event is reported
@@ -32,6 +32,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use spin_sdk::redis::Connection;
 use spin_support::db::{param, Db, Statement};
+use spin_support::log::note;
 use todo_domain::event::Topic;
 use todo_domain::recurrence;
 use todo_domain::task::Status;
@@ -40,12 +41,8 @@ use uuid::Uuid;
 
 /// Events claimed (and published) per statement.
 pub const BATCH: usize = 500;
-/// Unpublished events younger than this are still being published by the API.
-pub const PUBLISH_AFTER_SECS: u32 = 2;
 /// How long a claim keeps other replicas off a batch.
 pub const LEASE_SECS: u32 = 30;
-/// Consumers get this long after a publish before their effect is checked.
-pub const REPAIR_GRACE_SECS: u32 = 10;
 /// Events read per repair page.
 pub const REPAIR_PAGE: usize = 500;
 /// Events re-published by one sweep at most.
@@ -55,9 +52,77 @@ pub const MAX_REPAIR_ATTEMPTS: i64 = 60;
 /// Time one invocation may spend looping over full batches.
 pub const BUDGET: Duration = Duration::from_secs(2);
 
-/// SQL: the back-off of an event's next re-publish has passed.
-const REPAIR_DUE: &str = "(repaired_at IS NULL OR repaired_at < now() - \
-     LEAST(interval '10 seconds' * power(2, LEAST(repair_attempts, 4)), interval '2 minutes'))";
+/// The relay's timing: Spin variables (spin.toml declares today's values as their defaults),
+/// so that operators can tune them and tests can pin them instead of racing them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timing {
+    /// `relay_publish_after_seconds` (2): unpublished events younger than this are still being
+    /// published by the API.
+    pub publish_after_secs: u32,
+    /// `relay_repair_grace_seconds` (10): consumers get this long after a publish before their
+    /// effect is checked.
+    pub repair_grace_secs: u32,
+    /// `relay_repair_backoff_seconds` (10): the wait before an event's second re-publish,
+    /// doubling with each attempt ...
+    pub repair_backoff_secs: u32,
+    /// ... up to `relay_repair_backoff_max_seconds` (120).
+    pub repair_backoff_max_secs: u32,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            publish_after_secs: 2,
+            repair_grace_secs: 10,
+            repair_backoff_secs: 10,
+            repair_backoff_max_secs: 120,
+        }
+    }
+}
+
+impl Timing {
+    /// Reads the variables; an unset one keeps its default, a malformed one is an error (a
+    /// misconfigured relay must say so, not run on a guess).
+    pub fn from_variables() -> Result<Timing, String> {
+        Timing::from_lookup(spin_support::config::optional)
+    }
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Timing, String> {
+        let defaults = Timing::default();
+        let seconds = |name: &str, default: u32| -> Result<u32, String> {
+            match lookup(name) {
+                None => Ok(default),
+                Some(value) => value.trim().parse::<u32>().map_err(|_| {
+                    format!("variable {name} must be a whole number of seconds, got {value:?}")
+                }),
+            }
+        };
+        Ok(Timing {
+            publish_after_secs: seconds(
+                "relay_publish_after_seconds",
+                defaults.publish_after_secs,
+            )?,
+            repair_grace_secs: seconds("relay_repair_grace_seconds", defaults.repair_grace_secs)?,
+            repair_backoff_secs: seconds(
+                "relay_repair_backoff_seconds",
+                defaults.repair_backoff_secs,
+            )?,
+            repair_backoff_max_secs: seconds(
+                "relay_repair_backoff_max_seconds",
+                defaults.repair_backoff_max_secs,
+            )?,
+        })
+    }
+
+    /// SQL: the back-off of an event's next re-publish has passed.
+    fn repair_due(&self) -> String {
+        format!(
+            "(repaired_at IS NULL OR repaired_at < now() - \
+             LEAST(interval '{} seconds' * power(2, LEAST(repair_attempts, 4)), interval '{} seconds'))",
+            self.repair_backoff_secs, self.repair_backoff_max_secs
+        )
+    }
+}
 
 /// The topics with a task effect to repair (every topic with a realtime action).
 fn task_topics() -> Vec<String> {
@@ -84,13 +149,6 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn did_work(&self) -> bool {
-        self.published > 0
-            || self.repair_republished > 0
-            || self.repair_abandoned > 0
-            || self.publish_failed
-    }
-
     pub fn to_json(&self) -> Value {
         json!({
             "published": self.published,
@@ -135,14 +193,15 @@ fn claim(
 
 pub fn run() -> anyhow::Result<Summary> {
     let started = Instant::now();
+    let timing = Timing::from_variables().map_err(anyhow::Error::msg)?;
     let db = Db::open()?;
     let redis_url = spin_support::config::required("redis_url").map_err(anyhow::Error::msg)?;
     let redis =
         Connection::open(&redis_url).map_err(|e| anyhow::anyhow!("redis unavailable: {e}"))?;
     let mut summary = Summary::default();
-    publish_pass(&db, &redis, started, &mut summary)?;
+    publish_pass(&db, &redis, &timing, started, &mut summary)?;
     if !summary.publish_failed {
-        repair_pass(&db, &redis, started, &mut summary)?;
+        repair_pass(&db, &redis, &timing, started, &mut summary)?;
     }
     summary.elapsed = started.elapsed();
     if summary.publish_failed {
@@ -167,10 +226,10 @@ fn publish_in_order(redis: &Connection, claimed: &[Claimed]) -> (Vec<String>, Ve
         match redis.publish(&event.topic, event.payload.as_bytes()) {
             Ok(()) => published.push(event.id.clone()),
             Err(e) => {
-                eprintln!(
-                    "outbox-relay: publish of event {} (seq {}) failed: {e}",
+                note(format!(
+                    "publish of event {} (seq {}) failed: {e}",
                     event.id, event.seq
-                );
+                ));
                 left.push(event.id.clone());
             }
         }
@@ -181,15 +240,17 @@ fn publish_in_order(redis: &Connection, claimed: &[Claimed]) -> (Vec<String>, Ve
 fn publish_pass(
     db: &Db,
     redis: &Connection,
+    timing: &Timing,
     started: Instant,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
+    let publish_after_secs = timing.publish_after_secs;
     let batch = format!(
         "UPDATE events SET publish_attempts = publish_attempts + 1, \
              claimed_until = now() + interval '{LEASE_SECS} seconds' \
          WHERE id IN ( \
              SELECT id FROM events \
-             WHERE published_at IS NULL AND created_at < now() - interval '{PUBLISH_AFTER_SECS} seconds' \
+             WHERE published_at IS NULL AND created_at < now() - interval '{publish_after_secs} seconds' \
                AND (claimed_until IS NULL OR claimed_until < now()) \
              ORDER BY seq LIMIT {BATCH} FOR UPDATE SKIP LOCKED) \
          RETURNING seq, id, topic, payload"
@@ -254,9 +315,12 @@ impl Walked {
 fn repair_pass(
     db: &Db,
     redis: &Connection,
+    timing: &Timing,
     started: Instant,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
+    let repair_grace_secs = timing.repair_grace_secs;
+    let repair_due = timing.repair_due();
     let cursor = db
         .query_row(&Statement::new(
             "SELECT coalesce((SELECT seq FROM relay_cursors WHERE name = 'repair'), 0)::int8",
@@ -273,9 +337,9 @@ fn repair_pass(
             "SELECT coalesce(json_agg(json_build_object( \
                  'seq', e.seq, 'id', e.id, 'topic', e.topic, 'user_id', e.user_id, \
                  'subject', e.subject, \
-                 'settled', e.published_at IS NOT NULL AND e.published_at < now() - interval '{REPAIR_GRACE_SECS} seconds', \
+                 'settled', e.published_at IS NOT NULL AND e.published_at < now() - interval '{repair_grace_secs} seconds', \
                  'audited', EXISTS (SELECT 1 FROM audit_logs a WHERE a.event_id = e.id), \
-                 'repair_attempts', e.repair_attempts, 'repair_due', {REPAIR_DUE}) ORDER BY e.seq), '[]')::text \
+                 'repair_attempts', e.repair_attempts, 'repair_due', {repair_due}) ORDER BY e.seq), '[]')::text \
              FROM (SELECT * FROM events \
                    WHERE seq > $1 AND topic = ANY($2::text[]) ORDER BY seq LIMIT {REPAIR_PAGE}) AS e"
         ))
@@ -300,10 +364,10 @@ fn repair_pass(
                 });
             let mut needs_repair = !event.audited || successor_missing;
             if needs_repair && event.repair_attempts >= MAX_REPAIR_ATTEMPTS {
-                eprintln!(
-                    "outbox-relay: giving up on event {} (seq {}, {}): consumers still missed it after {} re-publishes (audited: {}, successor missing: {})",
+                note(format!(
+                    "giving up on event {} (seq {}, {}): consumers still missed it after {} re-publishes (audited: {}, successor missing: {})",
                     event.id, event.seq, event.topic, event.repair_attempts, event.audited, successor_missing
-                );
+                ));
                 summary.repair_abandoned += 1;
                 needs_repair = false;
             }
@@ -343,7 +407,7 @@ fn repair_pass(
         db,
         &format!(
             "UPDATE events SET repair_attempts = repair_attempts + 1, repaired_at = now() \
-             WHERE id = ANY($1::text[]::uuid[]) AND {REPAIR_DUE} RETURNING seq, id, topic, payload"
+             WHERE id = ANY($1::text[]::uuid[]) AND {repair_due} RETURNING seq, id, topic, payload"
         ),
         vec![param::text_array(&to_republish)],
     )?;
@@ -394,4 +458,55 @@ fn missing_successors(
         );
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(pairs: &[(&str, &str)]) -> Result<Timing, String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Timing::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn timing_defaults_to_the_documented_values_and_reads_each_variable() {
+        assert_eq!(timing(&[]).unwrap(), Timing::default());
+        let set = timing(&[
+            ("relay_publish_after_seconds", "5"),
+            ("relay_repair_grace_seconds", "0"),
+            ("relay_repair_backoff_seconds", " 3600 "),
+            ("relay_repair_backoff_max_seconds", "7200"),
+        ])
+        .unwrap();
+        assert_eq!(
+            set,
+            Timing {
+                publish_after_secs: 5,
+                repair_grace_secs: 0,
+                repair_backoff_secs: 3600,
+                repair_backoff_max_secs: 7200,
+            }
+        );
+        assert!(set
+            .repair_due()
+            .contains("interval '3600 seconds' * power(2"));
+        assert!(set.repair_due().contains("interval '7200 seconds'))"));
+    }
+
+    #[test]
+    fn a_malformed_timing_variable_is_an_error_naming_it() {
+        for bad in ["-1", "ten", "1.5", "99999999999"] {
+            let error = timing(&[("relay_repair_grace_seconds", bad)]).unwrap_err();
+            assert!(error.contains("relay_repair_grace_seconds"), "{error}");
+        }
+    }
 }

@@ -9,15 +9,19 @@
 //! fields `event` (the topic, the SSE `event:` name), `data` (the API.md realtime payload, the
 //! SSE `data:` line) and `event_id`.
 //!
-//! A malformed message is logged and dropped (never a panic, never a retry loop); a Redis
+//! Messages go through the consumers' shared entry point (`spin_support::consumer`): a
+//! malformed message is logged and dropped (never a panic, never a retry loop); a Redis
 //! failure is returned as an error, which Spin logs (the message is then lost for realtime
-//! only: clients re-read their state on reconnect).
+//! only: clients re-read their state on reconnect). One log line per message: `appended`,
+//! `duplicate`, `malformed` or `failed`.
 
-use anyhow::Context as _;
 use bytes::Bytes;
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
-use spin_sdk::{redis_component, variables};
+use spin_sdk::redis_component;
+use spin_support::consumer::{consume, Handled};
 use todo_domain::event::EventEnvelope;
+
+const SERVICE: &str = "realtime-fanout";
 
 /// Entries kept per user stream (approximately: `MAXLEN ~`).
 pub const STREAM_MAX_LEN: i64 = 1000;
@@ -67,35 +71,19 @@ pub fn append_arguments(envelope: &EventEnvelope) -> Vec<RedisParameter> {
 
 #[redis_component]
 fn on_message(message: Bytes) -> anyhow::Result<()> {
-    let envelope = match EventEnvelope::parse(&message) {
-        Ok(envelope) => envelope,
-        Err(error) => {
-            eprintln!(
-                "realtime-fanout: dropping a malformed message ({} bytes): {error}",
-                message.len()
-            );
-            return Ok(());
-        }
-    };
-    let address = variables::get("redis_url").context("variable redis_url")?;
-    let conn = Connection::open(&address)
-        .map_err(|e| anyhow::anyhow!("realtime-fanout: cannot open Redis: {e}"))?;
+    consume(SERVICE, &message, append_once)
+}
+
+fn append_once(envelope: &EventEnvelope) -> anyhow::Result<Handled> {
+    let address = spin_support::config::required("redis_url").map_err(anyhow::Error::msg)?;
+    let conn = Connection::open(&address).map_err(|e| anyhow::anyhow!("cannot open Redis: {e}"))?;
     let reply = conn
-        .execute("EVAL", &append_arguments(&envelope))
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "realtime-fanout: appending event {} ({}) failed: {e}",
-                envelope.id,
-                envelope.topic
-            )
-        })?;
-    if matches!(reply.first(), None | Some(RedisResult::Nil)) {
-        println!(
-            "realtime-fanout: event {} ({}) already appended, skipped",
-            envelope.id, envelope.topic
-        );
-    }
-    Ok(())
+        .execute("EVAL", &append_arguments(envelope))
+        .map_err(|e| anyhow::anyhow!("appending to the user's stream failed: {e}"))?;
+    Ok(match reply.first() {
+        None | Some(RedisResult::Nil) => Handled::done("duplicate"),
+        Some(_) => Handled::done("appended"),
+    })
 }
 
 #[cfg(test)]

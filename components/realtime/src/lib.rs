@@ -3,10 +3,14 @@
 //!
 //! - Authenticated exactly like the API: `Authorization: Bearer`, or `?access_token=` (a browser
 //!   `EventSource` cannot set headers); `403` when the token's user is not `{user_id}`. Every
-//!   refusal is a JSON error sent before any streaming starts.
+//!   refusal is a JSON error sent before any streaming starts. The token never reaches a log
+//!   line: the request's line names the route template, never the query string.
 //! - `realtime-fanout` appends each event once to the Redis Stream `rt:<user_id>`; this component
 //!   reads it with blocking `XREAD`s (a Spin HTTP component cannot `SUBSCRIBE`) and writes one
-//!   `id:`/`event:`/`data:` frame per entry, the entry id being the SSE id.
+//!   frame per entry, the entry id being the SSE id. Frames are unnamed (`id:` and `data:` only),
+//!   because `EventSource.onmessage` only fires for unnamed events; the JSON's `type` and
+//!   `action` say what happened. `?events=named` adds an `event: <topic>` line to each frame;
+//!   any other `events` value is `422`.
 //! - Start: right after `Last-Event-ID` (header, else `?last_event_id=`), so a reconnecting client
 //!   gets exactly what it missed while the entry is still within the capped stream; without
 //!   one, from "now": the stream's current last id is read first (`XREVRANGE ... COUNT 1`) and
@@ -15,29 +19,37 @@
 //!   (`<digits>-<digits>`) is refused with `400 {"detail":"Invalid Last-Event-ID"}` rather than
 //!   silently restarting from "now" (which would hide a gap from the client).
 //! - A `retry: 3000` hint first; a `: keep-alive` comment after every `sse_keepalive_seconds`
-//!   (default 10, at most 15) without a frame; the response ends after `sse_lifetime_seconds`
-//!   (default 300) so browsers reconnect (and resume) and instances are recycled; it ends at
-//!   once when a write fails (the client went away) or Redis fails (the client resumes).
+//!   (default 10, at most 15) without a frame. The response ends after `sse_lifetime_seconds`
+//!   (default 300) so browsers reconnect (and resume) and instances are recycled, and at the
+//!   latest when the token expires (its `exp`), so a revoked session does not stream on: the
+//!   browser's reconnect with the same token is then a `401`. It ends at once when a write fails
+//!   (the client went away) or Redis fails (the client resumes).
 //! - Redis unreachable when a client connects: `200` with only the `retry:` hint, then the end
-//!   (an `EventSource` retries in 3 s; a `503` would make it stop for good). The cause is logged
-//!   with the request id.
+//!   (an `EventSource` retries in 3 s; a `503` would make it stop for good).
+//! - One log line per request, written when the response ends (`streamEnd` says why).
 
 mod sse;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::SinkExt as _;
-use spin_sdk::http::{
-    Fields, IncomingRequest, Method, OutgoingResponse, Response, ResponseOutparam,
-};
+use serde_json::json;
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_sdk::redis::{Connection, RedisParameter};
-use spin_support::auth::{self, AuthError};
+use spin_support::auth::{self, AuthError, Identity};
 use spin_support::config;
 use spin_support::http::{header, ApiError, Cors};
+use spin_support::log::note;
+use spin_support::request::Context;
+use todo_domain::error::{kinds, FieldError};
 
-use sse::{Entry, StreamId};
+use sse::{Entry, Frames, StreamId};
 
+/// The component id in log lines.
+const COMPONENT: &str = "realtime";
+/// The route template in log lines.
+const ROUTE: &str = "/api/sse/{user_id}";
 /// Entries read per `XREAD`.
 const READ_COUNT: i64 = 100;
 const DEFAULT_LIFETIME_SECONDS: u64 = 300;
@@ -46,87 +58,61 @@ const DEFAULT_KEEPALIVE_SECONDS: u64 = 10;
 const MAX_KEEPALIVE_SECONDS: u64 = 15;
 const RETRY_MILLISECONDS: u64 = 3000;
 
-struct Context {
-    request_id: String,
-    origin: Option<String>,
-    path: String,
-    query: Vec<(String, String)>,
-    authorization: Option<String>,
-    last_event_id: Option<String>,
+/// The path's user: `/api/sse/{user_id}` exactly (percent-decoded), else `404`.
+fn path_user(context: &Context) -> Result<String, ApiError> {
+    match context.segments().as_slice() {
+        [api, sse, user] if api == "api" && sse == "sse" && !user.is_empty() => {
+            context.set_route(ROUTE);
+            Ok(user.clone())
+        }
+        _ => Err(ApiError::NotFound("Not Found".into())),
+    }
 }
 
-impl Context {
-    fn new(incoming: &IncomingRequest) -> Context {
-        let path_and_query = incoming.path_with_query().unwrap_or_default();
-        let (path, query) = match path_and_query.split_once('?') {
-            Some((p, q)) => (p.to_string(), q.to_string()),
-            None => (path_and_query, String::new()),
-        };
-        Context {
-            request_id: spin_support::http::request_id(header(incoming, "x-request-id").as_deref()),
-            origin: header(incoming, "origin"),
-            authorization: header(incoming, "authorization"),
-            last_event_id: header(incoming, "last-event-id"),
-            path,
-            query: form_urlencoded::parse(query.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        }
-    }
+/// The token: the `Authorization` header when present (it wins), else `?access_token=`.
+async fn authorize(context: &Context, path_user: &str) -> Result<Identity, ApiError> {
+    let token = match (context.authorization(), context.query_value("access_token")) {
+        (Some(header), _) => auth::bearer_token(Some(header))?,
+        (None, Some(token)) if !token.is_empty() && !token.contains(' ') => token,
+        (None, Some(_)) => return Err(AuthError::MalformedHeader.into()),
+        (None, None) => return Err(AuthError::MissingHeader.into()),
+    };
+    spin_support::http::authorize_path_user(token, path_user).await
+}
 
-    fn query(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+/// `Last-Event-ID` (header, else `?last_event_id=`; empty means absent).
+fn resume_after(
+    context: &Context,
+    last_event_id: Option<&str>,
+) -> Result<Option<StreamId>, ApiError> {
+    let raw = last_event_id
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .or_else(|| {
+            context
+                .query_value("last_event_id")
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        });
+    match raw {
+        None => Ok(None),
+        Some(raw) => raw
+            .parse::<StreamId>()
+            .map(Some)
+            .map_err(|()| ApiError::BadRequest("Invalid Last-Event-ID".into())),
     }
+}
 
-    /// The path's user: `/api/sse/{user_id}` exactly (percent-decoded), else `404`.
-    fn path_user(&self) -> Result<String, ApiError> {
-        let segments: Vec<String> = self
-            .path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(spin_support::http::decode_path_segment)
-            .collect();
-        match segments.as_slice() {
-            [api, sse, user] if api == "api" && sse == "sse" && !user.is_empty() => {
-                Ok(user.clone())
-            }
-            _ => Err(ApiError::NotFound("Not Found".into())),
-        }
-    }
-
-    /// The token: the `Authorization` header when present (it wins), else `?access_token=`.
-    async fn authorize(&self, path_user: &str) -> Result<String, ApiError> {
-        let token = match (self.authorization.as_deref(), self.query("access_token")) {
-            (Some(header), _) => auth::bearer_token(Some(header))?,
-            (None, Some(token)) if !token.is_empty() && !token.contains(' ') => token,
-            (None, Some(_)) => return Err(AuthError::MalformedHeader.into()),
-            (None, None) => return Err(AuthError::MissingHeader.into()),
-        };
-        spin_support::http::authorize_path_user(token, path_user, &self.request_id).await
-    }
-
-    /// `Last-Event-ID` (header, else `?last_event_id=`; empty means absent).
-    fn resume_after(&self) -> Result<Option<StreamId>, ApiError> {
-        let raw = self
-            .last_event_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .or_else(|| {
-                self.query("last_event_id")
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-            });
-        match raw {
-            None => Ok(None),
-            Some(raw) => raw
-                .parse::<StreamId>()
-                .map(Some)
-                .map_err(|()| ApiError::BadRequest("Invalid Last-Event-ID".into())),
-        }
+/// `?events=named` (any case) names each frame; absent or empty: unnamed frames.
+fn frames(context: &Context) -> Result<Frames, ApiError> {
+    match context.query_value("events").map(str::trim) {
+        None | Some("") => Ok(Frames::Unnamed),
+        Some(value) if value.eq_ignore_ascii_case("named") => Ok(Frames::Named),
+        Some(_) => Err(ApiError::validation(FieldError::query(
+            "events",
+            "unknown events value; expected named (or no events parameter, for unnamed frames)",
+            kinds::ENUM,
+        ))),
     }
 }
 
@@ -139,32 +125,41 @@ fn seconds_variable(name: &str, default: u64, max: u64) -> Duration {
     Duration::from_secs(seconds)
 }
 
-/// Everything checked before the response head goes out: the user's stream key and where to
-/// read it from, or `None` when Redis cannot be reached. Then the response is a `200` with only
-/// the `retry:` hint and ends, so an `EventSource` reconnects (with its Last-Event-ID) in 3 s;
-/// a `503` would make a browser give up on the stream for good.
+/// Everything checked before the response head goes out: the user's stream key, where to
+/// read it from (`None` when Redis cannot be reached: the response is then a `200` with only
+/// the `retry:` hint and ends, so an `EventSource` reconnects with its Last-Event-ID in 3 s; a
+/// `503` would make a browser give up on the stream for good), the framing, and when the
+/// token expires.
 struct Stream {
     key: String,
     source: Option<(Connection, StreamId)>,
+    frames: Frames,
+    /// The token's `exp` (seconds since the epoch).
+    expires_at: u64,
 }
 
-async fn prepare(context: &Context) -> Result<Stream, ApiError> {
-    let user = context.path_user()?;
-    let user = context.authorize(&user).await?;
-    let resume = context.resume_after()?;
+async fn prepare(context: &Context, last_event_id: Option<&str>) -> Result<Stream, ApiError> {
+    let user = path_user(context)?;
+    let identity = authorize(context, &user).await?;
+    let resume = resume_after(context, last_event_id)?;
+    let frames = frames(context)?;
     let address = config::required("redis_url").map_err(ApiError::Internal)?;
-    let key = format!("rt:{user}");
+    let key = format!("rt:{}", identity.user);
     let source = match open_at(&address, &key, resume) {
         Ok(source) => Some(source),
         Err(cause) => {
-            eprintln!(
-                "request {}: Redis unavailable, the client is told to retry: {cause}",
-                context.request_id
-            );
+            note(format!(
+                "Redis unavailable, the client is told to retry: {cause}"
+            ));
             None
         }
     };
-    Ok(Stream { key, source })
+    Ok(Stream {
+        key,
+        source,
+        frames,
+        expires_at: identity.expires_at,
+    })
 }
 
 /// A connection and the id to read after: `resume`, else the stream's newest entry ("now"),
@@ -199,54 +194,89 @@ fn open_at(
 
 #[http_component]
 async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
-    let context = Context::new(&incoming);
+    let context = Context::new(COMPONENT, &incoming);
+    let last_event_id = header(&incoming, "last-event-id");
     let cors = Cors::from_variables();
-    let method = incoming.method();
-    let prepared = match method {
-        Method::Options => Err(cors.preflight(context.origin.as_deref())),
-        Method::Get => prepare(&context)
+    let prepared = match context.method.as_str() {
+        "OPTIONS" => {
+            let _ = path_user(&context);
+            Err(Ok(cors.preflight(context.origin.as_deref())))
+        }
+        "GET" => prepare(&context, last_event_id.as_deref())
             .await
-            .map_err(|error| error.to_response(&context.request_id)),
-        _ => Err(ApiError::MethodNotAllowed("Method Not Allowed".into())
-            .to_response(&context.request_id)),
+            .map_err(Err),
+        _ => {
+            let _ = path_user(&context);
+            let mut response = ApiError::MethodNotAllowed("Method Not Allowed".into())
+                .to_response(&context.request_id);
+            response.set_header("allow", "GET, OPTIONS");
+            Err(Ok(response))
+        }
     };
-    let mut head = vec![("x-request-id".to_string(), context.request_id.clone())];
-    for (name, value) in cors.headers(context.origin.as_deref()) {
-        head.push((name.to_string(), value));
-    }
     match prepared {
-        Err(response) => send_whole(out, response, &head).await,
-        Ok(stream) => run_stream(out, stream, head, &context.request_id).await,
+        Err(outcome) => send_whole(out, context.finish(outcome, Some(&cors))).await,
+        Ok(stream) => {
+            let mut head = vec![("x-request-id".to_string(), context.request_id.clone())];
+            for (name, value) in cors.headers(context.origin.as_deref()) {
+                head.push((name.to_string(), value));
+            }
+            let end = run_stream(out, stream, head).await;
+            context.log_field("streamEnd", json!(end.as_str()));
+            context.write_log(200, None);
+        }
     }
 }
 
-/// Sends a complete (non-streamed) response with the extra `head` headers.
-async fn send_whole(out: ResponseOutparam, response: Response, head: &[(String, String)]) {
-    let mut fields: Vec<(String, Vec<u8>)> = response
+/// Sends a complete (non-streamed) response.
+async fn send_whole(out: ResponseOutparam, response: Response) {
+    let fields: Vec<(String, Vec<u8>)> = response
         .headers()
         .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
         .collect();
-    fields.extend(head.iter().map(|(n, v)| (n.clone(), v.as_bytes().to_vec())));
-    let headers = match Fields::from_list(&fields) {
-        Ok(headers) => headers,
-        Err(e) => {
-            eprintln!("realtime: invalid response headers: {e:?}");
-            Fields::new()
-        }
-    };
+    let headers = Fields::from_list(&fields).unwrap_or_else(|_| Fields::new());
     let outgoing = OutgoingResponse::new(headers);
     let _ = outgoing.set_status_code(*response.status());
-    if let Err(e) = out.set_with_body(outgoing, response.into_body()).await {
-        eprintln!("realtime: writing an error response failed: {e:?}");
+    // A failed write means the client went away; there is no one left to tell.
+    let _ = out.set_with_body(outgoing, response.into_body()).await;
+}
+
+/// Why a stream ended (the `streamEnd` of its log line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Lifetime,
+    TokenExpired,
+    ClientGone,
+    RedisFailed,
+    RedisUnavailable,
+}
+
+impl End {
+    fn as_str(self) -> &'static str {
+        match self {
+            End::Lifetime => "lifetime",
+            End::TokenExpired => "token-expired",
+            End::ClientGone => "client-gone",
+            End::RedisFailed => "redis-failed",
+            End::RedisUnavailable => "redis-unavailable",
+        }
     }
 }
 
-async fn run_stream(
-    out: ResponseOutparam,
-    stream: Stream,
-    mut head: Vec<(String, String)>,
-    request_id: &str,
-) {
+/// How long the stream may run: its lifetime, or less if the token expires first.
+fn stream_deadline(lifetime: Duration, expires_at: u64) -> (Duration, End) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let token_left = Duration::from_secs(expires_at.saturating_sub(now));
+    if token_left < lifetime {
+        (token_left, End::TokenExpired)
+    } else {
+        (lifetime, End::Lifetime)
+    }
+}
+
+async fn run_stream(out: ResponseOutparam, stream: Stream, mut head: Vec<(String, String)>) -> End {
     let lifetime = seconds_variable("sse_lifetime_seconds", DEFAULT_LIFETIME_SECONDS, 24 * 3600);
     let keepalive = seconds_variable(
         "sse_keepalive_seconds",
@@ -266,30 +296,35 @@ async fn run_stream(
     let mut body = response.take_body();
     out.set(response);
 
-    let started = Instant::now();
-    let deadline = started + lifetime;
-    let Stream { key, source } = stream;
+    let (allowed, ends_by) = stream_deadline(lifetime, stream.expires_at);
+    let deadline = Instant::now() + allowed;
+    let Stream {
+        key,
+        source,
+        frames,
+        ..
+    } = stream;
     if body
         .send(format!("retry: {RETRY_MILLISECONDS}\n\n").into_bytes())
         .await
         .is_err()
     {
-        return;
+        return End::ClientGone;
     }
     let Some((conn, mut after)) = source else {
-        return;
+        return End::RedisUnavailable;
     };
     let mut last_write = Instant::now();
     let text = |s: &str| RedisParameter::Binary(s.as_bytes().to_vec());
     loop {
         let now = Instant::now();
         if now >= deadline {
-            break;
+            return ends_by;
         }
         let since_write = now.duration_since(last_write);
         if since_write >= keepalive {
             if body.send(b": keep-alive\n\n".to_vec()).await.is_err() {
-                return;
+                return End::ClientGone;
             }
             last_write = Instant::now();
             continue;
@@ -318,21 +353,22 @@ async fn run_stream(
             Ok(entries) => entries,
             Err(error) => {
                 // The client reconnects after `retry` and resumes from its Last-Event-ID.
-                eprintln!("request {request_id}: reading {key} failed, ending the stream: {error}");
-                break;
+                note(format!(
+                    "reading the user's stream failed, ending it: {error}"
+                ));
+                return End::RedisFailed;
             }
         };
         if let Some(last) = entries.last() {
             let mut chunk = String::new();
             for entry in &entries {
-                sse::write_frame(&mut chunk, entry);
+                sse::write_frame(&mut chunk, entry, frames);
             }
             after = last.id;
             if body.send(chunk.into_bytes()).await.is_err() {
-                return;
+                return End::ClientGone;
             }
             last_write = Instant::now();
         }
     }
-    drop(body);
 }

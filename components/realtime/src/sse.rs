@@ -139,14 +139,23 @@ pub fn parse_entries(items: &[RedisResult]) -> Result<Vec<Entry>, ReplyError> {
     Ok(entries)
 }
 
-/// Appends one SSE frame for `entry` to `out`: `id:`, `event:` (when known), one `data:` line
-/// per payload line, and the blank line that dispatches it. Line breaks inside the event name
-/// are dropped (they would break the framing).
-pub fn write_frame(out: &mut String, entry: &Entry) {
+/// Whether frames carry an `event:` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frames {
+    /// `id:` and `data:` only: what `EventSource.onmessage` receives (the default).
+    Unnamed,
+    /// Also `event: <topic>` (`?events=named`), for `addEventListener(<topic>, ...)`.
+    Named,
+}
+
+/// Appends one SSE frame for `entry` to `out`: `id:`, `event:` (named frames, when known), one
+/// `data:` line per payload line, and the blank line that dispatches it. Line breaks inside the
+/// event name are dropped (they would break the framing).
+pub fn write_frame(out: &mut String, entry: &Entry, frames: Frames) {
     out.push_str("id: ");
     out.push_str(&entry.id.to_string());
     out.push('\n');
-    if let Some(event) = &entry.event {
+    if let (Some(event), Frames::Named) = (&entry.event, frames) {
         let event: String = event.chars().filter(|c| *c != '\n' && *c != '\r').collect();
         if !event.is_empty() {
             out.push_str("event: ");
@@ -260,25 +269,27 @@ mod tests {
 
     #[test]
     fn frames_follow_the_event_stream_format() {
+        let deleted = Entry {
+            id: StreamId { ms: 1, seq: 2 },
+            event: Some("task-deleted".into()),
+            data: Some("{\"a\":1}".into()),
+        };
         let mut out = String::new();
-        write_frame(
-            &mut out,
-            &Entry {
-                id: StreamId { ms: 1, seq: 2 },
-                event: Some("task-deleted".into()),
-                data: Some("{\"a\":1}".into()),
-            },
-        );
+        write_frame(&mut out, &deleted, Frames::Unnamed);
+        assert_eq!(out, "id: 1-2\ndata: {\"a\":1}\n\n");
+        let mut out = String::new();
+        write_frame(&mut out, &deleted, Frames::Named);
         assert_eq!(out, "id: 1-2\nevent: task-deleted\ndata: {\"a\":1}\n\n");
+        let odd = Entry {
+            id: StreamId { ms: 1, seq: 3 },
+            event: Some("x\ny".into()),
+            data: Some("a\r\nb".into()),
+        };
         let mut out = String::new();
-        write_frame(
-            &mut out,
-            &Entry {
-                id: StreamId { ms: 1, seq: 3 },
-                event: Some("x\ny".into()),
-                data: Some("a\r\nb".into()),
-            },
-        );
+        write_frame(&mut out, &odd, Frames::Named);
         assert_eq!(out, "id: 1-3\nevent: xy\ndata: a\ndata: b\n\n");
+        let mut out = String::new();
+        write_frame(&mut out, &odd, Frames::Unnamed);
+        assert_eq!(out, "id: 1-3\ndata: a\ndata: b\n\n");
     }
 }

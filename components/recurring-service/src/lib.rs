@@ -20,9 +20,11 @@
 //!
 //! Errors: malformed messages are logged and dropped (`Ok`); only failures that may pass
 //! (database unavailable, unexpected query errors) return `Err` (Spin drops the message; the
-//! outbox relay re-publishes the completion while the successor is missing).
+//! outbox relay re-publishes the completion while the successor is missing). Each message
+//! writes one log line (`spin_support::consumer`) saying which of these it was.
 
 use spin_sdk::redis_component;
+use spin_support::consumer::{consume, Handled};
 use spin_support::db::{param, Db, DbError, Statement};
 use spin_support::outbox;
 use todo_domain::event::{self, EventEnvelope, Topic};
@@ -35,37 +37,21 @@ const SERVICE: &str = "recurring-service";
 
 #[redis_component]
 fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
-    let Some(completion) = spin_support::outbox::parse_message(SERVICE, &message) else {
-        return Ok(());
-    };
-    if completion.topic != Topic::TaskCompleted {
-        eprintln!(
-            "{SERVICE}: dropping event {}: type {} is not task-completed",
-            completion.id, completion.topic
-        );
-        return Ok(());
-    }
-    let Some(task_id) = completion
-        .task_id()
-        .or_else(|| Uuid::parse_str(&completion.subject).ok())
-    else {
-        eprintln!("{SERVICE}: dropping event {}: no task id", completion.id);
-        return Ok(());
-    };
-    match create_successor(&completion, task_id) {
-        Ok(outcome) => {
-            eprintln!(
-                "{SERVICE}: event {} (task {task_id}): {}",
-                completion.id,
-                outcome.describe()
-            );
-            Ok(())
+    consume(SERVICE, &message, |completion| {
+        if completion.topic != Topic::TaskCompleted {
+            return Ok(Handled::dropped(
+                "ignored",
+                format!("type {} is not task-completed", completion.topic),
+            ));
         }
-        Err(e) => Err(anyhow::anyhow!(
-            "{SERVICE}: event {} (task {task_id}) not processed, the relay will retry: {e}",
-            completion.id
-        )),
-    }
+        let Some(task_id) = completion
+            .task_id()
+            .or_else(|| Uuid::parse_str(&completion.subject).ok())
+        else {
+            return Ok(Handled::dropped("ignored", "the event names no task"));
+        };
+        Ok(create_successor(completion, task_id)?.handled(task_id))
+    })
 }
 
 enum Outcome {
@@ -78,16 +64,26 @@ enum Outcome {
 }
 
 impl Outcome {
-    fn describe(&self) -> String {
+    fn handled(self, task_id: Uuid) -> Handled {
+        let nothing =
+            |outcome, why: &str| Handled::nothing_to_do(outcome, format!("task {task_id}: {why}"));
         match self {
-            Outcome::Created(id) => format!("created successor {id}"),
-            Outcome::TaskGone => {
-                "task not found (deleted, or not this user's): no successor".into()
+            Outcome::Created(id) => {
+                Handled::done("created").with_detail(format!("task {task_id}: successor {id}"))
             }
-            Outcome::NotCompleted => "task is not completed any more: no successor".into(),
-            Outcome::NotRecurring => "task is not recurring: no successor".into(),
-            Outcome::SeriesEnded => "series ended (recurringEndDate reached): no successor".into(),
-            Outcome::AlreadyCreated => "successor already created (redelivery)".into(),
+            Outcome::TaskGone => nothing(
+                "task-gone",
+                "not found (deleted, or not this user's): no successor",
+            ),
+            Outcome::NotCompleted => {
+                nothing("not-completed", "not completed any more: no successor")
+            }
+            Outcome::NotRecurring => nothing("not-recurring", "not recurring: no successor"),
+            Outcome::SeriesEnded => {
+                nothing("series-ended", "recurringEndDate reached: no successor")
+            }
+            Outcome::AlreadyCreated => Handled::done("duplicate")
+                .with_detail(format!("task {task_id}: successor already created")),
         }
     }
 }

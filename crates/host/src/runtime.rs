@@ -69,8 +69,8 @@ impl LoadedComponent {
     pub fn new_store(&self, engine: &Engine) -> Store<HostState> {
         let cfg = &self.runtime.config;
         let mut wasi = WasiCtx::builder();
-        wasi.stdout(LogStream::new(&cfg.id))
-            .stderr(LogStream::new(&cfg.id))
+        wasi.stdout(LogStream::new())
+            .stderr(LogStream::new())
             .envs(&cfg.environment);
         Store::new(
             engine,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -17,26 +17,37 @@ async fn every_second_ticks_with_epoch_seconds() {
             .variable("redis_host", redis.host_port()),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Wait for the ticks themselves (a loaded machine may start late), not for a time.
     let mut conn = redis_conn(&redis).await;
-    let ticks: Vec<u64> = redis::cmd("LRANGE")
-        .arg("cron-ticks")
-        .arg(0)
-        .arg(-1)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert!(ticks.len() >= 2, "{ticks:?}\n{}", host.output());
-    for pair in ticks.windows(2) {
-        assert_eq!(pair[1], pair[0] + 1, "{ticks:?}");
-    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ticks: Vec<u64> = loop {
+        let ticks: Vec<u64> = redis::cmd("LRANGE")
+            .arg("cron-ticks")
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if ticks.len() >= 3 {
+            break ticks;
+        }
+        assert!(Instant::now() < deadline, "{ticks:?}\n{}", host.output());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Each tick is a scheduled second, run in its own instance: ticks can finish out of order
+    // and, on a machine too busy to wake up within the second, one can be skipped; none repeats.
+    let mut sorted = ticks.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), ticks.len(), "a tick ran twice: {ticks:?}");
+    // Epoch seconds (not milliseconds, not zero): within the last hour.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    assert!(ticks.iter().all(|t| now - t < 10), "{ticks:?} vs {now}");
+    assert!(ticks.iter().all(|t| now - t < 3600), "{ticks:?} vs {now}");
     assert!(
-        host.output().contains("[ticker] tick "),
+        host.wait_for_output(&format!("tick {}", ticks[0]), Duration::from_secs(60)),
         "{}",
         host.output()
     );

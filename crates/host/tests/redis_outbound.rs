@@ -88,21 +88,27 @@ async fn blocking_xread_is_flattened_and_others_keep_being_served() {
     assert!(start.elapsed() >= Duration::from_millis(650));
 
     // An XADD during the wait returns it at once, flattened; other requests are served meanwhile.
+    // Each step waits for the state it needs (the XREAD blocked in Redis), never for a time.
     let blocked = {
         let host_url = base.clone();
         let url = url.clone();
         tokio::spawn(async move {
             let (_, text) = post_json(
                 &format!("{host_url}/x?op=redis"),
-                &json!({ "address": url, "calls": [{ "fn": "execute", "command": "XREAD", "args": ["BLOCK", "5000", "STREAMS", "s", "$"] }] }),
+                &json!({ "address": url, "calls": [{ "fn": "execute", "command": "XREAD", "args": ["BLOCK", "120000", "STREAMS", "s", "$"] }] }),
             )
             .await;
             text
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(get(&format!("{base}/x?op=hello")).await.1, "hello");
     let mut conn = redis_conn(&redis).await;
+    wait_for_blocked_clients(&mut conn, 1).await;
+    assert_eq!(get(&format!("{base}/x?op=hello")).await.1, "hello");
+    assert_eq!(
+        blocked_clients(&mut conn).await,
+        1,
+        "the XREAD was still blocked while another request was served"
+    );
     let _: String = redis::cmd("XADD")
         .arg("s")
         .arg("5-1")
@@ -111,15 +117,36 @@ async fn blocking_xread_is_flattened_and_others_keep_being_served() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let text = tokio::time::timeout(Duration::from_secs(3), blocked)
+    // Without the XADD it would block for two minutes and then return Nil.
+    let text = tokio::time::timeout(Duration::from_secs(60), blocked)
         .await
-        .expect("returns at once")
+        .expect("returns once the entry is added")
         .unwrap();
     let r: Vec<String> = serde_json::from_str(&text).unwrap();
     assert_eq!(
         r[0],
         "Ok(Binary(s), Binary(5-1), Binary(field), Binary(value))"
     );
+}
+
+async fn blocked_clients(conn: &mut redis::aio::MultiplexedConnection) -> i64 {
+    let info: String = redis::cmd("INFO")
+        .arg("clients")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("INFO clients has blocked_clients")
+}
+
+async fn wait_for_blocked_clients(conn: &mut redis::aio::MultiplexedConnection, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while blocked_clients(conn).await < n {
+        assert!(Instant::now() < deadline, "no client blocked in Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,8 +85,17 @@ pub fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
     Ok(token)
 }
 
-/// Verifies `token` and returns the user id (`sub`, else `id`).
-pub async fn authenticate(token: &str, config: &AuthConfig) -> Result<String, AuthError> {
+/// Who a verified token speaks for, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `sub`, else `id`.
+    pub user: String,
+    /// `exp`, in seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+/// Verifies `token` and returns the user id (`sub`, else `id`) and the token's expiry.
+pub async fn authenticate(token: &str, config: &AuthConfig) -> Result<Identity, AuthError> {
     let metadata =
         Token::decode_metadata(token).map_err(|e| AuthError::InvalidToken(e.to_string()))?;
     let options = verification_options(config);
@@ -116,16 +125,19 @@ pub async fn authenticate(token: &str, config: &AuthConfig) -> Result<String, Au
             )))
         }
     };
-    if claims.expires_at.is_none() {
+    let Some(expires_at) = claims.expires_at else {
         return Err(AuthError::InvalidToken("token has no exp".into()));
-    }
+    };
     let user = claims
         .subject
         .filter(|s| !s.is_empty())
         .or(claims.custom.id.filter(|s| !s.is_empty()))
         .ok_or_else(|| AuthError::InvalidToken("token names no user (sub or id)".into()))?;
     usable_user_id(&user)?;
-    Ok(user)
+    Ok(Identity {
+        user,
+        expires_at: expires_at.as_secs(),
+    })
 }
 
 /// Every query binds the user id as PostgreSQL text, which cannot hold NUL: a (validly signed)

@@ -8,7 +8,7 @@ use spin_sdk::http::{IncomingRequest, Response};
 use subtle::ConstantTimeEq;
 use todo_domain::error::FieldError;
 
-use crate::auth::AuthError;
+use crate::auth::{AuthError, Identity};
 use crate::db::DbError;
 
 /// Everything a route can fail with. `IntoResponse` happens only in [`ApiError::to_response`].
@@ -80,10 +80,15 @@ impl ApiError {
         }
     }
 
-    pub fn to_response(&self, request_id: &str) -> Response {
-        if self.status() >= 500 {
-            eprintln!("request {request_id}: {self}");
+    /// What the log line says about a 5xx (the client only sees the request id).
+    pub fn internal_cause(&self) -> Option<String> {
+        match self {
+            ApiError::Unavailable(_) | ApiError::Internal(_) => Some(self.to_string()),
+            _ => None,
         }
+    }
+
+    pub fn to_response(&self, request_id: &str) -> Response {
         let mut response = json_response(self.status(), &self.body(request_id));
         match self {
             ApiError::Unavailable(_) => response.set_header("retry-after", "1"),
@@ -123,26 +128,22 @@ pub fn json_response(status: u16, body: &Value) -> Response {
 
 /// Authenticates `token` and checks that it names `path_user` (API.md: the `{user_id}` of the
 /// path must be the authenticated subject): 401 or 403 otherwise. Why a token failed goes to
-/// the log under the request id, never to the client.
-pub async fn authorize_path_user(
-    token: &str,
-    path_user: &str,
-    request_id: &str,
-) -> Result<String, ApiError> {
+/// the request's log line, never to the client.
+pub async fn authorize_path_user(token: &str, path_user: &str) -> Result<Identity, ApiError> {
     let config = crate::auth::AuthConfig::from_variables();
-    let subject = match crate::auth::authenticate(token, &config).await {
-        Ok(subject) => subject,
+    let identity = match crate::auth::authenticate(token, &config).await {
+        Ok(identity) => identity,
         Err(error) => {
-            eprintln!("request {request_id}: {error}");
+            crate::log::note(format!("authentication failed: {error}"));
             return Err(error.into());
         }
     };
-    if subject != path_user {
+    if identity.user != path_user {
         return Err(ApiError::Forbidden(
             "Not authorized to access this user's data".into(),
         ));
     }
-    Ok(subject)
+    Ok(identity)
 }
 
 /// A path segment, percent-decoded (`+` stays a plus sign, as in a path it is not a space).

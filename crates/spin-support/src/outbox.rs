@@ -5,23 +5,8 @@
 
 use todo_domain::event::EventEnvelope;
 
-/// Parses a Redis message as an event envelope for a consumer. A malformed message is
-/// logged and `None`: the consumer drops it (retrying cannot fix it, and Spin drops a failed
-/// message anyway).
-pub fn parse_message(service: &str, message: &[u8]) -> Option<EventEnvelope> {
-    match EventEnvelope::parse(message) {
-        Ok(event) => Some(event),
-        Err(reason) => {
-            eprintln!(
-                "{service}: dropping malformed message ({} bytes): {reason}",
-                message.len()
-            );
-            None
-        }
-    }
-}
-
 use crate::db::{param, Db, Statement};
+use crate::log::note;
 
 /// A CTE body inserting `events` when the CTE named `changed` produced a row:
 /// `events_sql(&mut st, "changed", &events)` gives
@@ -69,12 +54,14 @@ impl Publisher {
         self.connection
             .get_or_init(|| {
                 let Some(url) = crate::config::optional("redis_url") else {
-                    eprintln!("outbox: redis_url is not set; leaving events to the relay");
+                    note("outbox: redis_url is not set; leaving events to the relay".to_string());
                     return None;
                 };
                 spin_sdk::redis::Connection::open(&url)
                     .map_err(|e| {
-                        eprintln!("outbox: redis unavailable ({e}); leaving events to the relay")
+                        note(format!(
+                            "outbox: redis unavailable ({e}); leaving events to the relay"
+                        ))
                     })
                     .ok()
             })
@@ -97,10 +84,10 @@ impl Publisher {
                 Ok(()) => published.push(event.id.to_string()),
                 Err(e) => {
                     // Later events must not overtake this one on the channel: stop here.
-                    eprintln!(
+                    note(format!(
                         "outbox: publish of {} failed ({e}); the relay will retry",
                         event.id
-                    );
+                    ));
                     break;
                 }
             }
@@ -125,9 +112,9 @@ pub fn mark_published(db: &Db, ids: &[String]) {
     )
     .arg(param::text_array(ids));
     if let Err(e) = db.execute(&statement) {
-        eprintln!(
+        note(format!(
             "outbox: could not mark {} event(s) published ({e}); they may be published again",
             ids.len()
-        );
+        ));
     }
 }

@@ -154,12 +154,13 @@ async fn create_database(admin: &Client, name: &str, template: Option<&str>) {
         Some(t) => format!("CREATE DATABASE {name} TEMPLATE {t}"),
         None => format!("CREATE DATABASE {name}"),
     };
-    // Cloning fails while another session is still connected to the template: retry briefly.
+    // Cloning fails while another session is still connected to the template: retry (for up
+    // to a minute, however slow the machine).
     let mut attempts = 0;
     loop {
         match admin.batch_execute(&sql).await {
             Ok(()) => return,
-            Err(e) if attempts < 50 => {
+            Err(e) if attempts < 600 => {
                 attempts += 1;
                 let _ = e;
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -142,6 +142,8 @@ type SharedOutput = Arc<(Mutex<String>, Condvar)>;
 pub struct HostProcess {
     child: Child,
     output: SharedOutput,
+    /// The threads copying stdout and stderr into `output`; they end at the pipes' EOF.
+    readers: Vec<std::thread::JoinHandle<()>>,
     base_url: Option<String>,
 }
 
@@ -154,9 +156,10 @@ impl HostProcess {
             Box::new(child.stdout.take().expect("piped stdout")),
             Box::new(child.stderr.take().expect("piped stderr")),
         ];
+        let mut readers = Vec::new();
         for pipe in pipes {
             let output = Arc::clone(&output);
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines() {
                     let Ok(line) = line else { break };
                     if echo {
@@ -168,11 +171,12 @@ impl HostProcess {
                     text.push('\n');
                     changed.notify_all();
                 }
-            });
+            }));
         }
         HostProcess {
             child,
             output,
+            readers,
             base_url: None,
         }
     }
@@ -216,8 +220,10 @@ impl HostProcess {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                // Let the reader threads drain what is left in the pipes.
-                std::thread::sleep(Duration::from_millis(50));
+                // Everything the process wrote is read once its pipes reach EOF.
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
+                }
                 return Some(status);
             }
             if Instant::now() > deadline {

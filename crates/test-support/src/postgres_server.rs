@@ -175,7 +175,7 @@ impl PostgresServer {
         );
         self.running = true;
         // pg_ctl -w waited for readiness; make sure TCP answers too.
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "PostgreSQL is not listening");
             std::thread::sleep(Duration::from_millis(20));

@@ -10,14 +10,29 @@ pub struct RedisServer {
     child: Option<Child>,
 }
 
+/// Why a start did not give us a server of our own.
+#[derive(Debug)]
+enum NotStarted {
+    /// The port was taken between choosing it and binding it (any process's outgoing
+    /// connection can use a port that was free a moment before).
+    PortTaken(String),
+}
+
 impl RedisServer {
+    /// Starts a server on a free port; if the port was taken meanwhile, on another one.
     pub fn start() -> Self {
-        let mut server = RedisServer {
-            port: crate::free_port(),
-            child: None,
-        };
-        server.start_again();
-        server
+        let mut failures = Vec::new();
+        for _ in 0..10 {
+            let mut server = RedisServer {
+                port: crate::free_port(),
+                child: None,
+            };
+            match server.try_start() {
+                Ok(()) => return server,
+                Err(NotStarted::PortTaken(why)) => failures.push(why),
+            }
+        }
+        panic!("redis-server could not start on a free port: {failures:?}");
     }
 
     pub fn port(&self) -> u16 {
@@ -37,8 +52,23 @@ impl RedisServer {
         self.child.is_some()
     }
 
-    /// Starts the server (again) on the same port and waits until it accepts connections.
+    /// Starts the server again on the same port and waits until it accepts connections. The
+    /// port may be in use for a moment by someone else's connection: retried for a while.
     pub fn start_again(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match self.try_start() {
+                Ok(()) => return,
+                Err(NotStarted::PortTaken(why)) if Instant::now() < deadline => {
+                    eprintln!("redis-server could not restart yet: {why}");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(NotStarted::PortTaken(why)) => panic!("{why}"),
+            }
+        }
+    }
+
+    fn try_start(&mut self) -> Result<(), NotStarted> {
         assert!(self.child.is_none(), "redis-server already running");
         let child = Command::new("redis-server")
             .args([
@@ -59,24 +89,28 @@ impl RedisServer {
             .expect("start redis-server (is it installed? scripts/test installs it)");
         let pid = child.id();
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(60);
         // Wait until *our* server answers on the port: after a stop, another test's
         // redis-server could have taken it, and talking to that one would be silently wrong.
         loop {
             match server_pid(self.port) {
-                Some(answering) if answering == pid => return,
-                Some(other) => panic!(
-                    "port {} is served by another redis-server (pid {other}), not ours (pid {pid})",
-                    self.port
-                ),
+                Some(answering) if answering == pid => return Ok(()),
+                Some(other) => {
+                    self.stop();
+                    return Err(NotStarted::PortTaken(format!(
+                        "port {} is served by another redis-server (pid {other}), not ours (pid {pid})",
+                        self.port
+                    )));
+                }
                 None => {}
             }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
+                    self.child = None;
+                    return Err(NotStarted::PortTaken(format!(
                         "redis-server on port {} exited at start: {status}",
                         self.port
-                    );
+                    )));
                 }
             }
             assert!(

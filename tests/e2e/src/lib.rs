@@ -2,9 +2,10 @@
 //! components on the local host, configured through Spin variables exactly as in production.
 //! HTTP components run in one host process, event-driven ones in another (as deployed).
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jwt_simple::prelude::*;
 use serde_json::Value;
@@ -140,6 +141,18 @@ impl TestApp {
         )
     }
 
+    /// A host builder like [`TestApp::host_builder`] whose database is unreachable (its URL
+    /// names a port nothing listened on a moment ago).
+    pub fn host_builder_without_database(&self) -> HostBuilder {
+        let port = test_support::free_port();
+        self.host_builder()
+            .variable(
+                "db_url",
+                format!("postgres://postgres@127.0.0.1:{port}/todo"),
+            )
+            .variable("db_host", format!("127.0.0.1:{port}"))
+    }
+
     pub fn runtime_config_path(&self) -> PathBuf {
         self.config_dir.path().join("runtime-config.toml")
     }
@@ -222,4 +235,96 @@ impl TestApp {
         }
         pubsub
     }
+}
+
+/// Polls `check` every 200 ms until it returns `Ok`, or panics with its last complaint after
+/// `timeout`. Tests wait for the state they assert on this way, never for a fixed time.
+pub async fn eventually<F, Fut, T>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(complaint) if Instant::now() > deadline => {
+                panic!("timed out after {timeout:?} waiting for {what}: {complaint}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// The JSON log lines (`spin_support::log`) a host has printed so far, in order.
+pub fn log_lines(process: &HostProcess) -> Vec<Value> {
+    process
+        .output()
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line.get("kind").is_some())
+        .collect()
+}
+
+/// Waits until `process` has printed at least `n` log lines matching `wanted` and returns them.
+/// (The host forwards component output asynchronously, so a line can arrive after the effect a
+/// test already saw.)
+pub async fn wait_for_log_lines(
+    process: &HostProcess,
+    what: &str,
+    n: usize,
+    wanted: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    eventually(what, Duration::from_secs(60), || {
+        let lines: Vec<Value> = log_lines(process)
+            .into_iter()
+            .filter(|l| wanted(l))
+            .collect();
+        let result = if lines.len() >= n {
+            Ok(lines)
+        } else {
+            Err(format!(
+                "{} of {n} lines; output ends with:\n{}",
+                lines.len(),
+                tail(&process.output(), 30)
+            ))
+        };
+        std::future::ready(result)
+    })
+    .await
+}
+
+/// The log line of the request with this `X-Request-Id` (waits for it).
+pub async fn request_line(process: &HostProcess, request_id: &str) -> Value {
+    let mut lines = wait_for_log_lines(
+        process,
+        &format!("the line of request {request_id}"),
+        1,
+        |l| l["kind"] == "request" && l["requestId"] == request_id,
+    )
+    .await;
+    assert_eq!(lines.len(), 1, "one line per request: {lines:?}");
+    lines.remove(0)
+}
+
+/// The last `n` lines of `text`.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The address a host serves HTTP on, read from its `Serving http://...` line (bounded wait).
+pub fn served_url(process: &HostProcess) -> String {
+    assert!(
+        process.wait_for_output("Serving http://", Duration::from_secs(60)),
+        "{}",
+        process.output()
+    );
+    process
+        .output()
+        .lines()
+        .find_map(|line| line.split("Serving ").nth(1))
+        .map(|url| url.trim().trim_end_matches('/').to_string())
+        .expect("a Serving line")
 }

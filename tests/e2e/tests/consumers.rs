@@ -3,17 +3,20 @@
 //! outage, a consumer that was down, malformed messages, recurrence arithmetic through
 //! successive completions, and the relay's sweep route and cron trigger.
 //!
-//! Waits are bounded polls of an observable effect (a row, a log line the component prints
+//! Waits are bounded polls of an observable effect (a row, the log line the component writes
 //! once it has handled a given event id); nothing is asserted by sleeping. Absence ("no
 //! successor", "nothing written") is asserted after the component reported, for that very
-//! event, what it decided.
+//! event, what it decided. The relay's grace period and back-off are set by the tests that
+//! depend on them, and "time passing" is the test moving the relay's timestamps back, so no
+//! test races a timer.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use todo_e2e::test_support::HostProcess;
-use todo_e2e::{spawn_app, TestApp, SWEEP_TOKEN};
+use todo_e2e::{
+    eventually, log_lines, served_url, spawn_app, tail, wait_for_log_lines, TestApp, SWEEP_TOKEN,
+};
 use uuid::Uuid;
 
 const TASK_TOPICS: [&str; 4] = [
@@ -50,60 +53,28 @@ fn start_workers(app: &TestApp) -> HostProcess {
     start(app, &components)
 }
 
-/// Polls `check` every 200 ms until it returns `Ok`, or panics with its last complaint.
-async fn eventually<F, Fut, T>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        match check().await {
-            Ok(value) => return value,
-            Err(complaint) if Instant::now() > deadline => {
-                panic!("timed out waiting for {what}: {complaint}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-}
-
-/// Waits until `process` printed `needle` at least `times` times.
-async fn wait_for_lines(process: &HostProcess, needle: &str, times: usize, timeout: Duration) {
-    eventually(&format!("{times} x {needle:?}"), timeout, || async {
-        let seen = process.output().matches(needle).count();
-        if seen >= times {
-            Ok(())
-        } else {
-            Err(format!(
-                "seen {seen} times; output:\n{}",
-                tail(&process.output())
-            ))
-        }
-    })
+/// Waits until `component` wrote at least `n` event lines matching `wanted`; returns them.
+async fn wait_for_events(
+    process: &HostProcess,
+    component: &str,
+    n: usize,
+    wanted: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    wait_for_log_lines(
+        process,
+        &format!("{n} event lines of {component}"),
+        n,
+        |line| line["kind"] == "event" && line["component"] == component && wanted(line),
+    )
     .await
 }
 
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-/// The address a host serves HTTP on. Parsed here rather than with `HostProcess::base_url`:
-/// that one is read when `todo-host: ready` (stderr) arrives, which can be before the
-/// `Serving http://...` line (stdout) was read.
-fn served_url(process: &HostProcess) -> String {
-    assert!(
-        process.wait_for_output("Serving http://", Duration::from_secs(10)),
-        "{}",
-        process.output()
-    );
-    process
-        .output()
-        .lines()
-        .find_map(|line| line.split("Serving ").nth(1))
-        .map(|url| url.trim().trim_end_matches('/').to_string())
-        .unwrap()
+/// The event lines `component` wrote about `event_id`.
+fn event_lines(process: &HostProcess, component: &str, event_id: &str) -> Vec<Value> {
+    log_lines(process)
+        .into_iter()
+        .filter(|l| l["kind"] == "event" && l["component"] == component && l["eventId"] == event_id)
+        .collect()
 }
 
 fn sweep_url(relay: &HostProcess) -> String {
@@ -164,7 +135,7 @@ async fn occurrence(app: &TestApp, user: &str, series: &str, index: i32) -> Valu
     let series_id = Uuid::parse_str(series).unwrap();
     let id: Uuid = eventually(
         &format!("occurrence {index} of {series}"),
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || async {
             let rows = pg
                 .query(
@@ -323,10 +294,23 @@ async fn mutate(app: &TestApp, user: &str, mutations: usize) {
 /// The relay's sweep route alone, without its cron trigger: the relay runs only when the test
 /// calls its route.
 fn relay_without_cron(app: &TestApp, sweep_token: &str) -> HostProcess {
-    app.host_builder()
+    relay_without_cron_with(app, sweep_token, &[])
+}
+
+/// The same, with extra Spin variables (the relay's timing).
+fn relay_without_cron_with(
+    app: &TestApp,
+    sweep_token: &str,
+    variables: &[(&str, &str)],
+) -> HostProcess {
+    let mut builder = app
+        .host_builder()
         .variable("sweep_token", sweep_token)
-        .component(&sweep_component())
-        .spawn()
+        .component(&sweep_component());
+    for (name, value) in variables {
+        builder = builder.variable(name, *value);
+    }
+    builder.spawn()
 }
 
 /// An unpublished event, as a crashed API would leave it (created a minute ago).
@@ -381,46 +365,50 @@ async fn duplicate_and_concurrent_deliveries_write_one_audit_row_and_one_success
         publish(&app, "task-completed", completion.as_bytes()).await;
         publish(&app, "task-created", created.as_bytes()).await;
     }
-    let both = || format!("{}{}", replica_a.output(), replica_b.output());
-    let recurring_line = format!("recurring-service: event {completion_id} (task");
+    let lines = |component: &str, event: &str| {
+        let mut lines = event_lines(&replica_a, component, event);
+        lines.extend(event_lines(&replica_b, component, event));
+        lines
+    };
+    let outcomes =
+        |lines: &[Value], outcome: &str| lines.iter().filter(|l| l["outcome"] == outcome).count();
     eventually(
         "8 handled deliveries of the completion",
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || async {
-            let text = both();
-            let handled = text.matches(&recurring_line).count();
-            let audit_dupes = text
-                .matches(&format!("event {completion_id} already audited"))
-                .count()
-                + text
-                    .matches(&format!("event {created_id} already audited"))
-                    .count();
+            let handled = lines("recurring-service", &completion_id).len();
+            let audit_dupes = outcomes(&lines("audit-service", &completion_id), "duplicate")
+                + outcomes(&lines("audit-service", &created_id), "duplicate");
             if handled >= 8 && audit_dupes >= 14 {
                 Ok(())
             } else {
                 Err(format!(
                     "recurring handled {handled}/8, audit redeliveries {audit_dupes}/14\n{}",
-                    tail(&text)
+                    tail(&format!("{}{}", replica_a.output(), replica_b.output()), 40)
                 ))
             }
         },
     )
     .await;
-    let text = both();
-    assert_eq!(
-        text.matches(&format!("{recurring_line} {id}): created successor"))
-            .count(),
-        1,
-        "{text}"
+    let recurring = lines("recurring-service", &completion_id);
+    assert_eq!(recurring.len(), 8, "{recurring:?}");
+    assert_eq!(outcomes(&recurring, "created"), 1, "{recurring:?}");
+    assert_eq!(outcomes(&recurring, "duplicate"), 7, "{recurring:?}");
+    let created = recurring
+        .iter()
+        .find(|l| l["outcome"] == "created")
+        .unwrap();
+    assert!(
+        created["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("task {id}: successor ")),
+        "{created}"
     );
-    assert_eq!(
-        text.matches(&format!(
-            "{recurring_line} {id}): successor already created (redelivery)"
-        ))
-        .count(),
-        7,
-        "{text}"
-    );
+    for line in &recurring {
+        assert_eq!(line["topic"], "task-completed");
+        assert_eq!(line["level"], "info");
+    }
 
     let series = Uuid::parse_str(id).unwrap();
     let audit_rows = |event: String| {
@@ -476,7 +464,7 @@ async fn redis_outage_during_200_mutations_is_repaired_by_the_relay() {
 
     // As on Spin, the Redis-triggered process exits when its subscription drops.
     let status = workers
-        .wait_for_exit(Duration::from_secs(30))
+        .wait_for_exit(Duration::from_secs(60))
         .unwrap_or_else(|| panic!("workers kept running without Redis:\n{}", workers.output()));
     assert!(!status.success(), "workers exited with {status}");
 
@@ -492,7 +480,7 @@ async fn redis_outage_during_200_mutations_is_repaired_by_the_relay() {
 
     app.redis.start_again();
     let workers = start_workers(&app);
-    sweep_until_consistent(&app, &workers, Duration::from_secs(120)).await;
+    sweep_until_consistent(&app, &workers, Duration::from_secs(240)).await;
     let completed = count(
         &pg,
         "SELECT count(*) FROM tasks WHERE status = 'completed' AND recurring_rule IS NOT NULL",
@@ -525,13 +513,13 @@ async fn a_consumer_that_was_down_during_100_mutations_catches_up() {
     );
 
     let workers = start_workers(&app);
-    sweep_until_consistent(&app, &workers, Duration::from_secs(90)).await;
+    sweep_until_consistent(&app, &workers, Duration::from_secs(180)).await;
     // The repair cursor moved over everything that needs nothing more.
     let (_, summary) = sweep(&app, &workers, Some(SWEEP_TOKEN)).await;
     let last_task_event = count(&pg, "SELECT max(seq) FROM events").await;
     eventually(
         "the repair cursor to reach the last settled event",
-        Duration::from_secs(30),
+        Duration::from_secs(120),
         || async {
             let cursor = count(&pg, "SELECT seq FROM relay_cursors WHERE name = 'repair'").await;
             let (_, summary) = sweep(&app, &workers, Some(SWEEP_TOKEN)).await;
@@ -546,44 +534,76 @@ async fn a_consumer_that_was_down_during_100_mutations_catches_up() {
     assert_eq!(summary["repairAbandoned"], 0, "{summary}");
 }
 
+/// The relay's clock is the database's `now()`; the test moves its repair timestamps back
+/// instead of waiting: no grace period (every published event is settled at once) and an
+/// hour of back-off, so "an immediate second sweep" cannot race a timer however slow the
+/// machine (CI once saw an event cross the 10 s grace between two sweeps).
 #[tokio::test]
 async fn repairs_lost_while_the_consumers_are_still_down_are_retried_with_back_off() {
     let app = spawn_app().await;
     mutate(&app, "kim", 30).await;
     let pg = app.pg().await;
-    let relay = relay_without_cron(&app, SWEEP_TOKEN);
-    // After the grace period the relay re-publishes into the void: nobody listens yet.
-    eventually("a first repair round", Duration::from_secs(40), || async {
+    let task_events = count(
+        &pg,
+        "SELECT count(*) FROM events WHERE topic <> 'reminder-due'",
+    )
+    .await;
+    let relay = relay_without_cron_with(
+        &app,
+        SWEEP_TOKEN,
+        &[
+            ("relay_repair_grace_seconds", "0"),
+            ("relay_repair_backoff_seconds", "3600"),
+            ("relay_repair_backoff_max_seconds", "3600"),
+        ],
+    );
+    // Every event was published (and missed: nobody listens yet); the first sweep re-publishes
+    // each of them into the void.
+    let (status, summary) = sweep(&app, &relay, Some(SWEEP_TOKEN)).await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["repairRepublished"], task_events, "{summary}");
+    // Backed off: a second sweep within the hour re-publishes nothing.
+    let (status, summary) = sweep(&app, &relay, Some(SWEEP_TOKEN)).await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["repairRepublished"], 0, "{summary}");
+    assert_eq!(summary["repairScanned"], task_events, "{summary}");
+    assert_eq!(count(&pg, "SELECT count(*) FROM audit_logs").await, 0);
+    assert_eq!(
+        count(
+            &pg,
+            "SELECT count(*) FROM events WHERE repair_attempts <> 1 AND topic <> 'reminder-due'"
+        )
+        .await,
+        0
+    );
+
+    // The consumers come back; each sweep runs an hour later (by the relay's clock).
+    let _consumers = start(&app, &CONSUMERS);
+    eventually("consistency after relay sweeps", Duration::from_secs(120), || async {
+        pg.execute(
+            "UPDATE events SET repaired_at = repaired_at - interval '1 hour' WHERE repaired_at IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap();
         let (status, summary) = sweep(&app, &relay, Some(SWEEP_TOKEN)).await;
-        if status == 200 && summary["repairRepublished"].as_i64().unwrap_or(0) > 0 {
-            Ok(())
-        } else {
-            Err(format!("{status} {summary}"))
+        if status != 200 {
+            return Err(format!("sweep answered {status}: {summary}"));
         }
+        consistent(&pg)
+            .await
+            .map_err(|e| format!("{e}; last sweep {summary}"))
     })
     .await;
-    // Backed off: an immediate second sweep re-publishes nothing.
-    let (_, summary) = sweep(&app, &relay, Some(SWEEP_TOKEN)).await;
-    assert_eq!(summary["repairRepublished"], 0, "{summary}");
-    assert_eq!(count(&pg, "SELECT count(*) FROM audit_logs").await, 0);
-
-    let _consumers = start(&app, &CONSUMERS);
-    sweep_until_consistent(&app, &relay, Duration::from_secs(90)).await;
     assert!(count(&pg, "SELECT max(repair_attempts)::int8 FROM events").await >= 2);
 }
 
 #[tokio::test]
 async fn an_unavailable_database_is_a_transient_failure_that_the_relay_repairs() {
     let app = spawn_app().await;
-    let port = todo_e2e::test_support::free_port();
-    // Consumers whose database is down (nothing listens on that port).
+    // Consumers whose database is down.
     let broken = app
-        .host_builder()
-        .variable(
-            "db_url",
-            format!("postgres://postgres@127.0.0.1:{port}/todo"),
-        )
-        .variable("db_host", format!("127.0.0.1:{port}"))
+        .host_builder_without_database()
         .component("audit-service")
         .component("recurring-service")
         .spawn();
@@ -595,19 +615,20 @@ async fn an_unavailable_database_is_a_transient_failure_that_the_relay_repairs()
         .await;
     toggle(&app, "lea", task["id"].as_str().unwrap()).await;
     // task-created, task-updated, task-completed: each fails and is dropped, nothing panics.
-    wait_for_lines(
-        &broken,
-        "not audited, the relay will retry",
-        3,
-        Duration::from_secs(30),
-    )
-    .await;
-    wait_for_lines(
-        &broken,
-        "not processed, the relay will retry",
-        1,
-        Duration::from_secs(30),
-    )
+    let failed = wait_for_events(&broken, "audit-service", 3, |l| l["outcome"] == "failed").await;
+    for line in &failed {
+        assert_eq!(line["level"], "error", "{line}");
+        assert!(
+            line["cause"]
+                .as_str()
+                .unwrap()
+                .contains("database unavailable"),
+            "{line}"
+        );
+    }
+    wait_for_events(&broken, "recurring-service", 1, |l| {
+        l["outcome"] == "failed"
+    })
     .await;
     let mut broken = broken;
     assert!(broken.is_running());
@@ -616,7 +637,7 @@ async fn an_unavailable_database_is_a_transient_failure_that_the_relay_repairs()
 
     let _consumers = start(&app, &CONSUMERS);
     let relay = relay_without_cron(&app, SWEEP_TOKEN);
-    sweep_until_consistent(&app, &relay, Duration::from_secs(60)).await;
+    sweep_until_consistent(&app, &relay, Duration::from_secs(120)).await;
 }
 
 #[tokio::test]
@@ -673,36 +694,40 @@ async fn malformed_and_forged_messages_are_dropped_and_the_consumers_keep_workin
         .await;
     }
     // audit: 6 malformed x 4 channels; recurring: 6 on task-completed.
-    wait_for_lines(
-        &workers,
-        "dropping malformed message",
-        30,
-        Duration::from_secs(30),
-    )
-    .await;
-    wait_for_lines(
-        &workers,
-        "no such event in the outbox",
-        8,
-        Duration::from_secs(30),
-    )
-    .await;
-    wait_for_lines(
-        &workers,
-        &format!("recurring-service: event {forged_id} (task {id}): task not found"),
-        1,
-        Duration::from_secs(30),
-    )
-    .await;
+    let malformed = |line: &Value| line["outcome"] == "malformed";
+    let audit_malformed = wait_for_events(&workers, "audit-service", 24, malformed).await;
+    let recurring_malformed = wait_for_events(&workers, "recurring-service", 6, malformed).await;
+    for line in audit_malformed.iter().chain(&recurring_malformed) {
+        assert_eq!(line["level"], "warn", "{line}");
+        assert!(line["eventId"].is_null(), "{line}");
+    }
+    let causes: Vec<&str> = audit_malformed
+        .iter()
+        .map(|l| l["cause"].as_str().unwrap())
+        .collect();
     assert!(
-        workers.output().contains("message too large"),
-        "{}",
-        workers.output()
+        causes.iter().any(|c| c.contains("message too large")),
+        "{causes:?}"
     );
     assert!(
-        workers.output().contains("unknown event type"),
+        causes.iter().any(|c| c.contains("unknown event type")),
+        "{causes:?}"
+    );
+    wait_for_events(&workers, "audit-service", 8, |l| {
+        l["outcome"] == "unknown-event"
+    })
+    .await;
+    let forged = wait_for_events(&workers, "recurring-service", 1, |l| {
+        l["eventId"] == forged_id.to_string() && l["outcome"] == "task-gone"
+    })
+    .await;
+    assert!(
+        forged[0]["cause"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("task {id}: ")),
         "{}",
-        workers.output()
+        forged[0]
     );
     assert_eq!(count(&pg, "SELECT count(*) FROM audit_logs").await, 0);
     assert_eq!(count(&pg, "SELECT count(*) FROM tasks").await, 1);
@@ -714,7 +739,7 @@ async fn malformed_and_forged_messages_are_dropped_and_the_consumers_keep_workin
     let completion_uuid = Uuid::parse_str(&completion_id).unwrap();
     eventually(
         "the completion's audit row",
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || async {
             let n: i64 = pg
                 .query_one(
@@ -824,7 +849,7 @@ async fn successors_follow_each_rule_and_copy_the_task() {
     let pg = app.pg().await;
     eventually(
         "audit rows of the successors' task-created events",
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || async {
             let n = count(
                 &pg,
@@ -956,12 +981,9 @@ async fn no_successor_after_the_recurring_end_date() {
     let last_id = last["id"].as_str().unwrap();
     toggle(&app, "gus", last_id).await;
     let (event_id, _) = latest_event(&pg, "task-completed", last_id).await;
-    wait_for_lines(
-        &workers,
-        &format!("event {event_id} (task {last_id}): series ended"),
-        1,
-        Duration::from_secs(30),
-    )
+    wait_for_events(&workers, "recurring-service", 1, |l| {
+        l["eventId"] == event_id && l["outcome"] == "series-ended"
+    })
     .await;
     let series = Uuid::parse_str(root_id).unwrap();
     let n: i64 = pg
@@ -998,12 +1020,9 @@ async fn a_task_deleted_before_its_successor_is_created_gets_none() {
     // The consumer starts only now and receives the completion late.
     let workers = start(&app, &["recurring-service"]);
     publish(&app, "task-completed", completion.as_bytes()).await;
-    wait_for_lines(
-        &workers,
-        &format!("event {event_id} (task {id}): task not found"),
-        1,
-        Duration::from_secs(30),
-    )
+    wait_for_events(&workers, "recurring-service", 1, |l| {
+        l["eventId"] == event_id && l["outcome"] == "task-gone"
+    })
     .await;
     assert_eq!(count(&pg, "SELECT count(*) FROM tasks").await, 0);
 }
@@ -1032,12 +1051,9 @@ async fn completed_pending_completed_yields_one_successor() {
         .collect();
     assert_eq!(completions.len(), 2);
     for event_id in &completions {
-        wait_for_lines(
-            &workers,
-            &format!("event {event_id} (task {id})"),
-            1,
-            Duration::from_secs(30),
-        )
+        wait_for_events(&workers, "recurring-service", 1, |l| {
+            l["eventId"] == *event_id
+        })
         .await;
     }
     let series = Uuid::parse_str(id).unwrap();
@@ -1064,12 +1080,9 @@ async fn completed_pending_completed_yields_one_successor() {
     );
     let (last_completion, payload) = latest_event(&pg, "task-completed", id).await;
     publish(&app, "task-completed", payload.as_bytes()).await;
-    wait_for_lines(
-        &workers,
-        &format!("event {last_completion} (task {id}): successor already created"),
-        1,
-        Duration::from_secs(30),
-    )
+    wait_for_events(&workers, "recurring-service", 1, |l| {
+        l["eventId"] == last_completion && l["outcome"] == "duplicate"
+    })
     .await;
     assert_eq!(count(&pg, "SELECT count(*) FROM tasks").await, 1);
 }
@@ -1124,7 +1137,7 @@ async fn sweep_route_requires_the_token_and_publishes_only_with_it() {
     assert_eq!(summary["published"], 1, "{summary}");
     // The only message on the channel is the one the authorised sweep published.
     use futures::StreamExt;
-    let message = tokio::time::timeout(Duration::from_secs(10), pubsub.on_message().next())
+    let message = tokio::time::timeout(Duration::from_secs(60), pubsub.on_message().next())
         .await
         .expect("a published message")
         .unwrap();
@@ -1171,7 +1184,7 @@ async fn the_cron_trigger_runs_the_relay() {
     let relay = start(&app, &["outbox-relay"]);
     eventually(
         "the cron tick to publish the event",
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || async {
             let published: bool = pg
                 .query_one(
@@ -1184,17 +1197,20 @@ async fn the_cron_trigger_runs_the_relay() {
             if published {
                 Ok(())
             } else {
-                Err(tail(&relay.output()))
+                Err(tail(&relay.output(), 40))
             }
         },
     )
     .await;
-    // The tick logs after its commit: wait for the line rather than race it.
-    assert!(
-        relay.wait_for_output("outbox-relay: cron tick", Duration::from_secs(30)),
-        "{}",
-        relay.output()
-    );
+    // Every tick writes one sweep line; the one that published says so.
+    let ticks = wait_for_log_lines(&relay, "the tick's sweep line", 1, |l| {
+        l["kind"] == "sweep" && l["counts"]["published"] == 1
+    })
+    .await;
+    assert_eq!(ticks[0]["component"], "outbox-relay");
+    assert_eq!(ticks[0]["trigger"], "cron");
+    assert_eq!(ticks[0]["outcome"], "ok");
+    assert_eq!(ticks[0]["level"], "info");
 }
 
 #[tokio::test]
@@ -1392,6 +1408,9 @@ async fn bench_consumers() {
     println!(
         "RESULT relay drain of {backlog} events by the cron trigger alone (from host start): {:.2} s; ticks that published: {}",
         started.elapsed().as_secs_f64(),
-        cron.output().matches("outbox-relay: cron tick").count()
+        log_lines(&cron)
+            .iter()
+            .filter(|l| l["kind"] == "sweep" && l["counts"]["published"].as_u64() > Some(0))
+            .count()
     );
 }

@@ -4,7 +4,8 @@
 //! through the sweep route (`POST /internal/sweeps/reminders`: the same .wasm under the
 //! component id `notification-sweep`, which has no cron trigger, as the SpinKube shim needs;
 //! a Kubernetes CronJob calls it there), which lets a test decide exactly when sweeps run.
-//! Waits are bounded polls; no sleep is an assertion.
+//! Waits are bounded polls with generous deadlines; no sleep is an assertion and no assertion
+//! is about wall time (how late reminders fire is measured by `bench/reminders.sh`).
 
 use std::time::{Duration, Instant};
 
@@ -12,15 +13,16 @@ use chrono::{DateTime, SubsecRound, Utc};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use todo_e2e::test_support::HostProcess;
-use todo_e2e::{spawn_app, TestApp, SWEEP_TOKEN};
+use todo_e2e::{log_lines, request_line, spawn_app, wait_for_log_lines, TestApp, SWEEP_TOKEN};
 use todo_host::inspect::TriggerInfo;
 use uuid::Uuid;
 
 const SWEEP_PATH: &str = "/internal/sweeps/reminders";
 /// The cron cadence in spin.toml (`*/5 * * * * *`).
 const CADENCE: Duration = Duration::from_secs(5);
-/// What a reminder may take beyond the cadence on a loaded machine (sweep, commit, publish).
-const SLACK: Duration = Duration::from_secs(3);
+/// How long a test waits for something the cron trigger does: many cadences, so that a loaded
+/// machine is slow, not failing.
+const CRON_WAIT: Duration = Duration::from_secs(90);
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -74,10 +76,16 @@ fn cron_worker(app: &TestApp) -> HostProcess {
 }
 
 async fn sweep(app: &TestApp, host: &HostProcess) -> Value {
+    sweep_as(app, host, &Uuid::new_v4().to_string()).await
+}
+
+/// A sweep through the route with this `X-Request-Id`.
+async fn sweep_as(app: &TestApp, host: &HostProcess, request_id: &str) -> Value {
     let response = app
         .client
         .post(format!("{}{SWEEP_PATH}", host.base_url()))
         .bearer_auth(SWEEP_TOKEN)
+        .header("x-request-id", request_id)
         .send()
         .await
         .expect("POST sweep");
@@ -166,7 +174,7 @@ async fn wait_for_a_later_sweep(app: &TestApp, user: &str) {
         )
         .await;
     let id = canary["id"].as_str().unwrap().to_string();
-    wait_for("the canary reminder", CADENCE * 3 + SLACK * 3, || {
+    wait_for("the canary reminder", CRON_WAIT, || {
         let id = id.clone();
         async move { (!notifications_of_task(app, &id).await.is_empty()).then_some(()) }
     })
@@ -192,20 +200,22 @@ async fn reminder_fires_once_on_the_cron_cadence_and_not_before() {
         .await;
     let task_id = task["id"].as_str().unwrap().to_string();
 
-    // Before its time: nothing, however often we look.
+    // Before its time: nothing, however often we look. (What a look finds is judged by when
+    // the notification was made, not by when the look happened: a slow answer is not early.)
     while Utc::now() < reminder_at - chrono::Duration::milliseconds(300) {
-        assert!(
-            list_notifications(&app, "alice").await.is_empty(),
-            "fired before its time"
-        );
-        assert!(reminder_events_of_task(&app, &task_id).await.is_empty());
+        for notification in list_notifications(&app, "alice").await {
+            assert!(
+                instant(&notification["createdAt"]) >= reminder_at,
+                "fired before its time: {notification}"
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // Within the cadence: exactly one reminder-due message on Redis.
+    // On a tick of the cadence: exactly one reminder-due message on Redis.
     let message = {
         let mut stream = pubsub.on_message();
-        let message = tokio::time::timeout(CADENCE * 2 + SLACK * 2, stream.next())
+        let message = tokio::time::timeout(CRON_WAIT, stream.next())
             .await
             .unwrap_or_else(|_| panic!("no reminder-due event\n{}", worker.output()))
             .expect("pubsub stream");
@@ -236,10 +246,7 @@ async fn reminder_fires_once_on_the_cron_cadence_and_not_before() {
         lateness >= chrono::Duration::zero(),
         "created {created_at} before its reminder {reminder_at}"
     );
-    assert!(
-        lateness.to_std().unwrap() <= CADENCE + SLACK,
-        "reminder {lateness} late (cadence {CADENCE:?})"
-    );
+    eprintln!("fired {lateness} after reminderAt (cadence {CADENCE:?})");
 
     // The API shows the same notification.
     let listed = list_notifications(&app, "alice").await;
@@ -273,11 +280,15 @@ async fn reminder_fires_once_on_the_cron_cadence_and_not_before() {
         }
     }
     assert!(extra.is_empty(), "fired again: {extra:?}");
-    assert!(
-        !worker.output().contains("sweep failed"),
-        "{}",
-        worker.output()
-    );
+    assert_no_failed_sweep(&worker).await;
+}
+
+/// No sweep of `worker`'s cron trigger failed (each writes one `sweep` line).
+async fn assert_no_failed_sweep(worker: &HostProcess) {
+    wait_for_log_lines(worker, "a sweep line", 1, |l| l["kind"] == "sweep").await;
+    for line in log_lines(worker).iter().filter(|l| l["kind"] == "sweep") {
+        assert_eq!(line["outcome"], "ok", "{line}");
+    }
 }
 
 #[tokio::test]
@@ -488,9 +499,10 @@ async fn reminders_due_while_the_service_was_stopped_fire_once_when_it_starts() 
         "nothing runs while stopped"
     );
 
+    // Taken before the start: nothing the new process fires can be earlier.
+    let restarted_at = Utc::now().trunc_subsecs(3);
     let restarted = cron_worker(&app);
-    let restarted_at = Utc::now();
-    wait_for("every missed reminder", CADENCE * 2 + SLACK * 3, || async {
+    wait_for("every missed reminder", CRON_WAIT, || async {
         (count(&app, "SELECT count(*) FROM notifications").await == 10).then_some(())
     })
     .await;
@@ -498,17 +510,10 @@ async fn reminders_due_while_the_service_was_stopped_fire_once_when_it_starts() 
     for id in &ids {
         let notes = notifications_of_task(&app, id).await;
         assert_eq!(notes.len(), 1, "task {id}");
-        assert!(
-            notes[0].3 >= restarted_at - chrono::Duration::seconds(1),
-            "fired late, after the restart"
-        );
+        assert!(notes[0].3 >= restarted_at, "fired late, after the restart");
         assert_eq!(reminder_events_of_task(&app, id).await.len(), 1);
     }
-    assert!(
-        !restarted.output().contains("sweep failed"),
-        "{}",
-        restarted.output()
-    );
+    assert_no_failed_sweep(&restarted).await;
 }
 
 #[tokio::test]
@@ -731,24 +736,35 @@ async fn odd_rows_are_skipped_and_logged_and_never_hold_back_the_others() {
         .await
         .unwrap();
 
-    let summary = sweep(&app, &sweeper).await;
+    let summary = sweep_as(&app, &sweeper, "odd-rows").await;
     assert_eq!(summary["fired"], 5, "{summary}");
     assert_eq!(summary["undecodable"], 1, "{summary}");
     assert_eq!(summary["failed"], 1, "{summary}");
     for id in &normal {
         assert_eq!(notifications_of_task(&app, id).await.len(), 1);
     }
-    // Both odd ones are left armed (not lost), and logged.
+    // Both odd ones are left armed (not lost), and noted in the sweep's log line.
     assert!(!reminder_sent(&app, &odd.to_string()).await);
     assert!(!reminder_sent(&app, &poison_id).await);
-    assert!(sweeper.wait_for_output(
-        &format!("task {odd} cannot be read"),
-        Duration::from_secs(5)
-    ));
-    assert!(sweeper.wait_for_output(
-        &format!("task {poison_id}: claim failed"),
-        Duration::from_secs(5)
-    ));
+    let line = request_line(&sweeper, "odd-rows").await;
+    let notes: Vec<&str> = line["notes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no notes: {line}"))
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with(&format!("task {odd} cannot be read"))),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with(&format!("task {poison_id}: claim failed"))),
+        "{notes:?}"
+    );
 
     // Once the cause is gone, the poisoned reminder fires on the next sweep.
     pg.batch_execute("ALTER TABLE notifications DROP CONSTRAINT test_poison")
@@ -784,7 +800,7 @@ async fn successor_of_a_recurring_task_keeps_the_reminder_offset_and_fires_once(
         .await;
     let root_id = root["id"].as_str().unwrap().to_string();
     // The root's reminder is already past: it fires on the next tick.
-    wait_for("the root's reminder", CADENCE * 2 + SLACK * 2, || {
+    wait_for("the root's reminder", CRON_WAIT, || {
         let id = root_id.clone();
         let app = &app;
         async move { (notifications_of_task(app, &id).await.len() == 1).then_some(()) }
@@ -798,7 +814,7 @@ async fn successor_of_a_recurring_task_keeps_the_reminder_offset_and_fires_once(
         .unwrap();
     assert_eq!(done.status(), 200);
 
-    let successor: Value = wait_for("the successor", Duration::from_secs(20), || async {
+    let successor: Value = wait_for("the successor", Duration::from_secs(60), || async {
         let tasks: Vec<Value> = app
             .get("alice", "/api/alice/tasks")
             .send()
@@ -821,7 +837,7 @@ async fn successor_of_a_recurring_task_keeps_the_reminder_offset_and_fires_once(
     );
     assert_eq!(successor["reminderSent"], false);
 
-    wait_for("the successor's reminder", CADENCE * 3 + SLACK * 3, || {
+    wait_for("the successor's reminder", CRON_WAIT, || {
         let id = successor_id.clone();
         let app = &app;
         async move { (!notifications_of_task(app, &id).await.is_empty()).then_some(()) }
@@ -842,11 +858,7 @@ async fn successor_of_a_recurring_task_keeps_the_reminder_offset_and_fires_once(
         1,
         "the root fired once"
     );
-    assert!(
-        !worker.output().contains("sweep failed"),
-        "{}",
-        worker.output()
-    );
+    assert_no_failed_sweep(&worker).await;
 }
 
 // ------------------------------------------------------------------ benchmarks (on demand)
@@ -914,7 +926,7 @@ async fn bench_reminder_lateness_on_the_cron_cadence() {
     let expected = i64::try_from(n).unwrap();
     wait_for(
         "every benchmark reminder",
-        Duration::from_secs(60) + CADENCE * 4 + SLACK * 4,
+        Duration::from_secs(60) + CRON_WAIT,
         || async {
             (count(&app, "SELECT count(*) FROM notifications").await == expected).then_some(())
         },
@@ -962,11 +974,7 @@ async fn bench_reminder_lateness_on_the_cron_cadence() {
             after_tick
         )
     );
-    assert!(
-        !worker.output().contains("sweep failed"),
-        "{}",
-        worker.output()
-    );
+    assert_no_failed_sweep(&worker).await;
 }
 
 /// One sweep's duration with `BENCH_PENDING` (default 100,000) pending reminders of which

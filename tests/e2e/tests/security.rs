@@ -415,7 +415,7 @@ async fn run_sse(app: &TestApp, keys: &Keys, valid: &str, hs256: bool) -> usize 
             let mut request = app
                 .client
                 .get(app.url(&format!("/api/sse/alice{query}")))
-                .timeout(Duration::from_secs(20));
+                .timeout(Duration::from_secs(90));
             if let Some(h) = &header {
                 request = request.header("authorization", h);
             }
@@ -433,7 +433,7 @@ async fn run_sse(app: &TestApp, keys: &Keys, valid: &str, hs256: bool) -> usize 
         .client
         .get(app.url("/api/sse/alice"))
         .bearer_auth(valid)
-        .timeout(Duration::from_secs(20))
+        .timeout(Duration::from_secs(90))
         .send()
         .await
         .unwrap();
@@ -509,7 +509,7 @@ async fn a_signed_token_naming_a_user_with_nul_is_401_not_500() {
             .request(method.parse().unwrap(), app.url(path))
             .bearer_auth(&token)
             .json(&json!({"title": "x"}))
-            .timeout(Duration::from_secs(20))
+            .timeout(Duration::from_secs(90))
             .send()
             .await
             .unwrap();
