@@ -433,14 +433,14 @@ pub fn output_text(text: &str) -> Value {
     json!({"type": "output_text", "text": text, "annotations": []})
 }
 
+/// A `Page`: `after` is the last item's id (absent on an empty page, as the Python server
+/// leaves out `None`s).
 pub fn page_json(page: &Page<Value>) -> Value {
-    let after = page
-        .data
-        .last()
-        .and_then(|v| v.get("id"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    json!({"data": page.data, "has_more": page.has_more, "after": after})
+    let mut value = json!({"data": page.data, "has_more": page.has_more});
+    if let Some(after) = page.data.last().and_then(|v| v.get("id")) {
+        value["after"] = after.clone();
+    }
+    value
 }
 
 /// A `Thread` (metadata and a page of its items; an empty page where the protocol sends none).

@@ -120,6 +120,59 @@ pub fn json_response(status: u16, body: &Value) -> Response {
         .build()
 }
 
+/// Authenticates the bearer token of an `Authorization` header value and returns its user, for
+/// routes without a `{user_id}` in the path (the assistant's): 401 otherwise, the reason in
+/// the log under the request id only.
+pub async fn authenticate_bearer(
+    authorization: Option<&str>,
+    request_id: &str,
+) -> Result<String, ApiError> {
+    let token = crate::auth::bearer_token(authorization)?;
+    let config = crate::auth::AuthConfig::from_variables();
+    crate::auth::authenticate(token, &config)
+        .await
+        .map_err(|error| {
+            eprintln!("request {request_id}: {error}");
+            error.into()
+        })
+}
+
+/// The largest JSON request body the components read (API.md: larger is `413`).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads `incoming`'s body as JSON: `415` unless `content_type` is JSON, `413` past
+/// [`MAX_BODY_BYTES`] (by `Content-Length` and while reading), `400` for malformed JSON.
+pub async fn read_json_body(incoming: IncomingRequest) -> Result<Value, ApiError> {
+    use futures::StreamExt as _;
+    let content_type = header(&incoming, "content-type").unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        return Err(ApiError::UnsupportedMediaType(
+            "Content-Type must be application/json".into(),
+        ));
+    }
+    let declared = header(&incoming, "content-length").and_then(|l| l.trim().parse::<usize>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let mut body = Vec::new();
+    let mut stream = incoming.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::BadRequest(format!("Could not read the request body: {e:?}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))
+}
+
 /// Authenticates `token` and checks that it names `path_user` (API.md: the `{user_id}` of the
 /// path must be the authenticated subject): 401 or 403 otherwise. Why a token failed goes to
 /// the log under the request id, never to the client.

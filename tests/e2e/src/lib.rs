@@ -13,6 +13,8 @@ use test_support::{
 
 pub use test_support;
 
+pub mod assistant;
+
 pub const HS256_SECRET: &str = "e2e-test-secret-0123456789abcdef";
 pub const SWEEP_TOKEN: &str = "e2e-sweep-token";
 
@@ -39,6 +41,16 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    spawn_app_running(options, &[], &[]).await
+}
+
+/// Like [`spawn_app_with`], with HTTP `components` besides [`HTTP_COMPONENTS`] (e.g.
+/// `assistant`) and `host_env` for the host process (e.g. `SPIN_PG_ZERO_ROW_QUERY`).
+pub async fn spawn_app_running(
+    options: AppOptions,
+    components: &[&str],
+    host_env: &[(&str, &str)],
+) -> TestApp {
     let db = fresh_database().await;
     let redis = RedisServer::start();
     let config_dir = tempfile::tempdir().expect("temp dir");
@@ -51,8 +63,11 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     )
     .expect("write runtime config");
     let mut builder = host_builder(&db, &redis, config_dir.path(), &options.variables);
-    for id in HTTP_COMPONENTS {
+    for id in HTTP_COMPONENTS.iter().chain(components) {
         builder = builder.component(id);
+    }
+    for (key, value) in host_env {
+        builder = builder.env(key, *value);
     }
     let api = builder.spawn();
     TestApp {
