@@ -1,0 +1,126 @@
+//! The seven task tools of API.md ("MCP"): `create_task`, `list_tasks`, `get_task`,
+//! `update_task`, `delete_task`, `toggle_complete`, `get_stats`.
+//!
+//! One implementation for every front door that speaks tools: the MCP server serves them over
+//! Streamable HTTP, the assistant calls them in-process for the model. Each tool has a
+//! definition ([`definitions`]: name, title, description, JSON Schema 2020-12 `inputSchema` and
+//! `outputSchema`, annotations). A call ([`call`]) parses the snake_case arguments into the
+//! same domain input the REST API builds ([`parse`], pure), and only then opens the database
+//! and runs the task operation of `todo-tasks` for the [`Caller`]. Results are the structured
+//! JSON the `outputSchema` describes; failures are a [`ToolError`] whose text is the REST API's
+//! `detail`, with fields named as the tool's arguments.
+
+mod arguments;
+mod definitions;
+
+use serde_json::{json, Value};
+use spin_support::db::Db;
+use todo_domain::input::{NewTask, TaskChanges};
+use todo_domain::listing::ListQuery;
+use todo_tasks::{Caller, Created, TaskError};
+use uuid::Uuid;
+
+pub use arguments::parse;
+pub use definitions::{definition, definitions, ToolAnnotations, ToolDefinition};
+
+/// Why a tool call did not produce its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolError {
+    /// No tool has this name (a protocol error for an MCP client).
+    UnknownTool(String),
+    /// The arguments are not what the tool accepts: the REST API's validation messages, with
+    /// each field named as the tool's argument. Nothing was read or written.
+    InvalidArguments(String),
+    /// The tool ran and failed: not found (also another user's task), a `user_id` argument
+    /// that is not the caller, a concurrent change, or the database being unavailable.
+    Failed(String),
+}
+
+impl ToolError {
+    /// The text shown to the client (and the model).
+    pub fn message(&self) -> &str {
+        match self {
+            ToolError::UnknownTool(text)
+            | ToolError::InvalidArguments(text)
+            | ToolError::Failed(text) => text,
+        }
+    }
+}
+
+impl std::fmt::Display for ToolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for ToolError {}
+
+/// A validated tool call: the tool and its arguments as domain input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolCall {
+    CreateTask(NewTask),
+    ListTasks(ListQuery),
+    GetTask(Uuid),
+    UpdateTask(Uuid, TaskChanges),
+    DeleteTask(Uuid),
+    ToggleComplete(Uuid),
+    GetStats,
+}
+
+/// Runs tool `name` with `arguments` (a JSON object, or null for none) for `caller`: the
+/// arguments are validated first; the database is opened only for a valid call.
+pub fn call(caller: Caller<'_>, name: &str, arguments: &Value) -> Result<Value, ToolError> {
+    let tool_call = parse(caller.user_id, name, arguments)?;
+    let db = Db::open().map_err(|error| failed(caller, TaskError::Db(error)))?;
+    execute(&db, caller, tool_call)
+}
+
+/// Runs a validated call on `db` for `caller`.
+pub fn execute(db: &Db, caller: Caller<'_>, tool_call: ToolCall) -> Result<Value, ToolError> {
+    let outcome = match tool_call {
+        ToolCall::CreateTask(new_task) => {
+            todo_tasks::create(db, caller, new_task, None).and_then(|created| match created {
+                Created::New(task) | Created::Replayed { body: task, .. } => json_of(&task.json),
+            })
+        }
+        ToolCall::ListTasks(query) => todo_tasks::list(db, caller, &query).and_then(|page| {
+            Ok(json!({ "tasks": json_of(&page.json)?, "next_cursor": page.next_cursor }))
+        }),
+        ToolCall::GetTask(id) => {
+            todo_tasks::get(db, caller, id).and_then(|task| json_of(&task.json))
+        }
+        ToolCall::UpdateTask(id, changes) => {
+            todo_tasks::update(db, caller, id, &changes, None).and_then(|task| json_of(&task.json))
+        }
+        ToolCall::DeleteTask(id) => todo_tasks::delete(db, caller, id, None)
+            .map(|deleted| json!({ "deleted": true, "task_id": deleted.task_id.to_string() })),
+        ToolCall::ToggleComplete(id) => {
+            todo_tasks::toggle(db, caller, id, None).and_then(|task| json_of(&task.json))
+        }
+        ToolCall::GetStats => todo_tasks::stats(db, caller).and_then(|stats| json_of(&stats)),
+    };
+    outcome.map_err(|error| failed(caller, error))
+}
+
+/// JSON text produced by the task operations, as a value.
+fn json_of(text: &str) -> Result<Value, TaskError> {
+    serde_json::from_str(text).map_err(|error| {
+        TaskError::Db(spin_support::db::DbError::Query(format!(
+            "task operation returned invalid JSON: {error}"
+        )))
+    })
+}
+
+/// A failed operation: the REST API's words; an internal cause goes to the log under the
+/// request id, never to the client.
+fn failed(caller: Caller<'_>, error: TaskError) -> ToolError {
+    if let TaskError::Db(cause) = &error {
+        eprintln!("request {}: tool failed: {cause}", caller.correlation_id);
+    }
+    match error {
+        TaskError::Invalid(errors) => {
+            ToolError::InvalidArguments(arguments::describe_body_errors(&errors))
+        }
+        other => ToolError::Failed(other.detail()),
+    }
+}
