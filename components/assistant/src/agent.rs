@@ -141,7 +141,10 @@ impl TurnResult {
         let changes = self.changes();
         if !changes.is_empty() {
             let list: Vec<String> = changes.iter().map(|c| format!("- {c}")).collect();
-            parts.push(format!("What I changed before stopping:\n{}", list.join("\n")));
+            parts.push(format!(
+                "What I changed before stopping:\n{}",
+                list.join("\n")
+            ));
         }
         parts.join("\n\n")
     }
@@ -238,7 +241,11 @@ pub async fn run<P: Progress>(turn: Turn<'_>, progress: &mut P) -> TurnResult {
         }
     }
     if let Outcome::Failed(error) = &outcome {
-        eprintln!("assistant: thread {}: model call failed: {}", turn.thread_id, error.cause());
+        eprintln!(
+            "assistant: thread {}: model call failed: {}",
+            turn.thread_id,
+            error.cause()
+        );
     }
     let mut result = TurnResult {
         text: String::new(),

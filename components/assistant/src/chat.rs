@@ -3,10 +3,10 @@
 //! plus `error` when the model failed or ran out of steps (the answer then says so).
 
 use serde_json::json;
+use spin_sdk::http::IncomingRequest;
 use spin_sdk::http::Response;
 use spin_support::db::Db;
 use spin_support::http::{json_response, read_json_body, ApiError};
-use spin_sdk::http::IncomingRequest;
 use todo_chat::chatkit::{instant, title_for};
 use todo_chat::history::HistoryItem;
 use todo_chat::message::parse_chat_request;
@@ -16,10 +16,7 @@ use crate::agent::{self, Silent, Turn};
 use crate::settings::LlmSettings;
 use crate::store;
 
-pub async fn handle(
-    incoming: IncomingRequest,
-    caller: Caller<'_>,
-) -> Result<Response, ApiError> {
+pub async fn handle(incoming: IncomingRequest, caller: Caller<'_>) -> Result<Response, ApiError> {
     let body = read_json_body(incoming).await?;
     let request = parse_chat_request(&body).map_err(ApiError::Validation)?;
     let settings = match LlmSettings::from_variables() {
@@ -36,7 +33,8 @@ pub async fn handle(
             (thread_id.clone(), history)
         }
         None => {
-            let (thread, _) = store::create_thread(&db, user, &title_for(&request.message), &message)?;
+            let (thread, _) =
+                store::create_thread(&db, user, &title_for(&request.message), &message)?;
             (thread.id, Vec::new())
         }
     };
@@ -56,7 +54,10 @@ pub async fn handle(
             text: result.text.clone(),
         };
         if let Err(e) = store::add_item(&db, user, &thread_id, &answer) {
-            eprintln!("request {}: storing the answer failed: {e}", caller.correlation_id);
+            eprintln!(
+                "request {}: storing the answer failed: {e}",
+                caller.correlation_id
+            );
         }
     }
     let mut body = json!({

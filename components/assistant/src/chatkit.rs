@@ -25,7 +25,11 @@ use crate::store::{self, StoreError};
 
 pub async fn handle(incoming: IncomingRequest, caller: Caller<'_>, responder: Responder) {
     match prepare(incoming, caller).await {
-        Err(error) => responder.send(error.to_response(caller.correlation_id)).await,
+        Err(error) => {
+            responder
+                .send(error.to_response(caller.correlation_id))
+                .await
+        }
         Ok(Prepared::Whole(response)) => responder.send(response).await,
         Ok(Prepared::Unsupported(kind)) => {
             let mut stream = responder.stream();
@@ -83,7 +87,10 @@ fn ok_json(value: &Value) -> Result<Prepared<'static>, ApiError> {
     Ok(Prepared::Whole(json_response(200, value)))
 }
 
-async fn prepare<'a>(incoming: IncomingRequest, caller: Caller<'a>) -> Result<Prepared<'a>, ApiError> {
+async fn prepare<'a>(
+    incoming: IncomingRequest,
+    caller: Caller<'a>,
+) -> Result<Prepared<'a>, ApiError> {
     let body = read_json_body(incoming).await?;
     let request = chatkit::parse_request(&body).map_err(ApiError::Validation)?;
     let user = caller.user_id;
@@ -125,13 +132,25 @@ async fn prepare<'a>(incoming: IncomingRequest, caller: Caller<'a>) -> Result<Pr
         Request::ThreadsCreate { input } => {
             let title = chatkit::title_for(&input.text);
             let (thread, item) = store::create_thread(&db, user, &title, &input.item)?;
-            begin(settings, db, Start::Created(thread, item), Vec::new(), input.text)
+            begin(
+                settings,
+                db,
+                Start::Created(thread, item),
+                Vec::new(),
+                input.text,
+            )
         }
         Request::AddUserMessage { thread_id, input } => {
             let thread = store::thread(&db, user, &thread_id)?;
             let history = store::history(&db, user, &thread.id)?;
             let item = store::add_item(&db, user, &thread.id, &input.item)?;
-            begin(settings, db, Start::Added(thread, item), history, input.text)
+            begin(
+                settings,
+                db,
+                Start::Added(thread, item),
+                history,
+                input.text,
+            )
         }
         Request::RetryAfterItem { thread_id, item_id } => {
             let thread = store::thread(&db, user, &thread_id)?;
@@ -312,7 +331,9 @@ impl ChatKitProgress<'_> {
         self.start().await;
         if let Some(rest) = text.strip_prefix(self.sent.as_str()) {
             if !rest.is_empty() {
-                self.stream.send(&event::text_delta(&self.item_id, rest)).await;
+                self.stream
+                    .send(&event::text_delta(&self.item_id, rest))
+                    .await;
             }
         }
         self.stream
@@ -340,11 +361,15 @@ impl Progress for ChatKitProgress<'_> {
     async fn text(&mut self, delta: &str) {
         self.start().await;
         self.sent.push_str(delta);
-        self.stream.send(&event::text_delta(&self.item_id, delta)).await;
+        self.stream
+            .send(&event::text_delta(&self.item_id, delta))
+            .await;
     }
 
     async fn tool_started(&mut self, name: &str) {
-        self.stream.send(&event::progress(&tool_progress(name))).await;
+        self.stream
+            .send(&event::progress(&tool_progress(name)))
+            .await;
     }
 
     fn cancelled(&self) -> bool {

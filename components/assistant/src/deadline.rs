@@ -66,9 +66,8 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         let pollable = monotonic_clock::subscribe_instant(self.at);
-        self.registration = Some(
-            spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into(),
-        );
+        self.registration =
+            Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
         Poll::Pending
     }
 }

@@ -74,18 +74,18 @@ async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
         Method::Options => return responder.send(cors.preflight(origin.as_deref())).await,
         Method::Post => {}
         _ => {
-            let mut response = ApiError::MethodNotAllowed("Method Not Allowed".into())
-                .to_response(&request_id);
+            let mut response =
+                ApiError::MethodNotAllowed("Method Not Allowed".into()).to_response(&request_id);
             response.set_header("allow", "POST, OPTIONS");
             return responder.send(response).await;
         }
     }
-    let user =
-        match spin_support::http::authenticate_bearer(authorization.as_deref(), &request_id).await
-        {
-            Ok(user) => user,
-            Err(error) => return responder.send(error.to_response(&request_id)).await,
-        };
+    let user = match spin_support::http::authenticate_bearer(authorization.as_deref(), &request_id)
+        .await
+    {
+        Ok(user) => user,
+        Err(error) => return responder.send(error.to_response(&request_id)).await,
+    };
     let caller = Caller {
         user_id: &user,
         correlation_id: &request_id,

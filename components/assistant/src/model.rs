@@ -153,10 +153,13 @@ async fn call<P: Progress>(
     let mut accumulator = StreamAccumulator::default();
     let mut read = 0usize;
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| ModelError::Unreachable(format!("reading the stream: {e:?}")))?;
+        let chunk =
+            chunk.map_err(|e| ModelError::Unreachable(format!("reading the stream: {e:?}")))?;
         read += chunk.len();
         if read > MAX_ANSWER_BYTES {
-            return Err(ModelError::Malformed("the answer is larger than 4 MiB".into()));
+            return Err(ModelError::Malformed(
+                "the answer is larger than 4 MiB".into(),
+            ));
         }
         for data in decoder.push(&chunk) {
             let text = accumulator.push(&data)?;
@@ -181,9 +184,12 @@ where
 {
     let mut body = Vec::new();
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| ModelError::Unreachable(format!("reading the answer: {e:?}")))?;
+        let chunk =
+            chunk.map_err(|e| ModelError::Unreachable(format!("reading the answer: {e:?}")))?;
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(ModelError::Malformed("the answer is larger than 4 MiB".into()));
+            return Err(ModelError::Malformed(
+                "the answer is larger than 4 MiB".into(),
+            ));
         }
         body.extend_from_slice(&chunk);
     }

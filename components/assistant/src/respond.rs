@@ -6,8 +6,8 @@ use std::pin::Pin;
 use futures::{Sink, SinkExt as _};
 use serde_json::Value;
 use spin_sdk::http::{Fields, OutgoingResponse, Response, ResponseOutparam};
-use wasi::io::streams::StreamError;
 use todo_chat::sse;
+use wasi::io::streams::StreamError;
 
 /// The response slot and the headers every response carries (`x-request-id`, CORS).
 pub struct Responder {
@@ -34,7 +34,12 @@ impl Responder {
     pub async fn send(self, response: Response) {
         let mut pairs: Vec<(String, String)> = response
             .headers()
-            .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .map(|(name, value)| {
+                (
+                    name.to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         pairs.extend(self.head);
         let outgoing = OutgoingResponse::new(fields(&pairs));

@@ -97,11 +97,23 @@ mod tests {
 
     #[test]
     fn the_base_url_must_be_on_the_allowed_origin() {
-        assert!(within_origin("https://api.openai.com/v1", "https://api.openai.com"));
-        assert!(within_origin("http://127.0.0.1:11434/v1", "http://127.0.0.1:11434/"));
+        assert!(within_origin(
+            "https://api.openai.com/v1",
+            "https://api.openai.com"
+        ));
+        assert!(within_origin(
+            "http://127.0.0.1:11434/v1",
+            "http://127.0.0.1:11434/"
+        ));
         assert!(within_origin("https://api.z.ai", "https://api.z.ai"));
-        assert!(!within_origin("https://api.openai.com.evil.example/v1", "https://api.openai.com"));
-        assert!(!within_origin("http://127.0.0.1:11435/v1", "http://127.0.0.1:1143"));
+        assert!(!within_origin(
+            "https://api.openai.com.evil.example/v1",
+            "https://api.openai.com"
+        ));
+        assert!(!within_origin(
+            "http://127.0.0.1:11435/v1",
+            "http://127.0.0.1:1143"
+        ));
         assert!(!within_origin("https://api.z.ai/v1", "http://api.z.ai"));
     }
 }

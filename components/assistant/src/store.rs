@@ -81,7 +81,8 @@ fn thread_from_json(value: &Value) -> Result<ThreadRecord, DbError> {
 
 /// `created_at` as RFC 3339 text (Spin cannot decode `timestamptz`, and inside JSON it must be
 /// text anyway).
-const CREATED_AT: &str = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+const CREATED_AT: &str =
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
 
 fn item_json_sql() -> String {
     format!("jsonb_build_object('id', id, 'created_at', {CREATED_AT}, 'content', content)")
@@ -276,7 +277,11 @@ pub fn threads(db: &Db, user: &str, page: &PageParams) -> Result<Page<ThreadReco
     let values = row.json(1)?;
     let mut data = values
         .as_array()
-        .map(|rows| rows.iter().map(thread_from_json).collect::<Result<Vec<_>, _>>())
+        .map(|rows| {
+            rows.iter()
+                .map(thread_from_json)
+                .collect::<Result<Vec<_>, _>>()
+        })
         .transpose()?
         .unwrap_or_default();
     let has_more = data.len() > page.limit as usize;

@@ -170,7 +170,8 @@ pub async fn read_json_body(incoming: IncomingRequest) -> Result<Value, ApiError
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))
 }
 
 /// Authenticates `token` and checks that it names `path_user` (API.md: the `{user_id}` of the

@@ -118,7 +118,11 @@ pub fn model_variables(model: &FakeModel) -> Vec<(String, String)> {
 /// query that returns no row fails (as it would hang on Spin 4.0.0-4.0.2).
 pub async fn spawn_assistant_app(model: &FakeModel, variables: &[(&str, &str)]) -> TestApp {
     let mut all = model_variables(model);
-    all.extend(variables.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    all.extend(
+        variables
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     spawn_app_running(
         AppOptions { variables: all },
         &["assistant"],
@@ -153,7 +157,11 @@ impl TestApp {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        (status, content_type, response.text().await.unwrap_or_default())
+        (
+            status,
+            content_type,
+            response.text().await.unwrap_or_default(),
+        )
     }
 }
 

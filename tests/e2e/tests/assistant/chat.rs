@@ -10,7 +10,9 @@ use crate::{assert_all_valid, conversation, system_message};
 async fn the_model_gets_the_instructions_the_time_zone_the_tools_and_the_key() {
     let model = FakeModel::start();
     let app = spawn_assistant_app(&model, &[]).await;
-    model.script(json!([{"text": "You have no tasks yet."}])).await;
+    model
+        .script(json!([{"text": "You have no tasks yet."}]))
+        .await;
     let (status, body) = app
         .chat(
             "alice",
@@ -53,7 +55,10 @@ async fn the_model_gets_the_instructions_the_time_zone_the_tools_and_the_key() {
     assert!(system.contains("Act through the tools"), "{system}");
     assert!(system.contains("Asia/Karachi (UTC+05:00 now)"), "{system}");
     assert!(system.contains("+05:00"), "{system}");
-    assert!(system.contains("Never write a local time with a Z"), "{system}");
+    assert!(
+        system.contains("Never write a local time with a Z"),
+        "{system}"
+    );
     assert!(!system.contains("Urdu specialist"), "{system}");
     assert_eq!(
         conversation(request),
@@ -79,7 +84,10 @@ async fn an_urdu_message_gets_the_urdu_specialists_instructions() {
     let system = system_message(&requests[0]);
     assert!(system.contains("Urdu specialist"), "{system}");
     assert!(system.contains("Urdu script"), "{system}");
-    assert!(system.contains("UTC (UTC+00:00 now)"), "no zone given, no task: UTC; {system}");
+    assert!(
+        system.contains("UTC (UTC+00:00 now)"),
+        "no zone given, no task: UTC; {system}"
+    );
 }
 
 #[tokio::test]
@@ -99,7 +107,10 @@ async fn without_a_requested_zone_the_latest_tasks_zone_is_used() {
     assert!(system.contains("America/New_York"), "{system}");
     // A zone in the request wins.
     let (status, _) = app
-        .chat("alice", json!({"message": "hello", "time_zone": "Europe/Paris"}))
+        .chat(
+            "alice",
+            json!({"message": "hello", "time_zone": "Europe/Paris"}),
+        )
         .await;
     assert_eq!(status, 200);
     let system = system_message(&model.requests().await[1]);
@@ -119,10 +130,7 @@ async fn a_thread_keeps_the_conversation_and_twenty_turns_stay_within_the_budget
             .await;
         let message = format!("turn {turn}: {}", "x".repeat(1900));
         let (status, body) = app
-            .chat(
-                "alice",
-                json!({"message": message, "thread_id": thread_id}),
-            )
+            .chat("alice", json!({"message": message, "thread_id": thread_id}))
             .await;
         assert_eq!(status, 200, "{body}");
         if turn == 0 {
@@ -137,8 +145,14 @@ async fn a_thread_keeps_the_conversation_and_twenty_turns_stay_within_the_budget
     // The second turn saw the first whole.
     let second = conversation(&requests[1]);
     assert_eq!(second.len(), 3);
-    assert!(second[0]["content"].as_str().unwrap().starts_with("turn 0:"));
-    assert_eq!(second[1], json!({"role": "assistant", "content": "answer 0"}));
+    assert!(second[0]["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("turn 0:"));
+    assert_eq!(
+        second[1],
+        json!({"role": "assistant", "content": "answer 0"})
+    );
     for (turn, request) in requests.iter().enumerate() {
         let messages = conversation(request);
         let history = &messages[..messages.len() - 1];
@@ -146,15 +160,25 @@ async fn a_thread_keeps_the_conversation_and_twenty_turns_stay_within_the_budget
             .iter()
             .map(|m| m["content"].as_str().map_or(0, |c| c.chars().count()))
             .sum();
-        assert!(history.len() <= 40, "turn {turn}: {} messages", history.len());
-        assert!(chars <= 24_000, "turn {turn}: {chars} characters of history");
+        assert!(
+            history.len() <= 40,
+            "turn {turn}: {} messages",
+            history.len()
+        );
+        assert!(
+            chars <= 24_000,
+            "turn {turn}: {chars} characters of history"
+        );
         // The newest turn before this one is always there.
         if turn > 0 {
             assert_eq!(
                 history.last().unwrap(),
                 &json!({"role": "assistant", "content": format!("answer {}", turn - 1)})
             );
-            assert_eq!(history[0]["role"], "user", "turn {turn}: starts with a question");
+            assert_eq!(
+                history[0]["role"], "user",
+                "turn {turn}: starts with a question"
+            );
         }
     }
     // By the last turn the oldest turns were dropped.
@@ -193,9 +217,15 @@ async fn a_message_over_4000_characters_is_422_and_changes_nothing() {
         .unwrap();
     assert_eq!(response.status(), 400);
     // Exactly 4000 is fine.
-    let (status, _) = app.chat("alice", json!({"message": "x".repeat(4000)})).await;
+    let (status, _) = app
+        .chat("alice", json!({"message": "x".repeat(4000)}))
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(model.requests().await.len(), 1, "only the valid message reached the model");
+    assert_eq!(
+        model.requests().await.len(),
+        1,
+        "only the valid message reached the model"
+    );
     let threads: i64 = app
         .pg()
         .await
@@ -218,14 +248,20 @@ async fn another_users_thread_is_not_found() {
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["detail"], "Thread not found");
     let (status, _) = app
-        .chat("alice", json!({"message": "hello", "thread_id": "thr_nope"}))
+        .chat(
+            "alice",
+            json!({"message": "hello", "thread_id": "thr_nope"}),
+        )
         .await;
     assert_eq!(status, 404);
     // Alice's thread has only her turn.
     let items: i64 = app
         .pg()
         .await
-        .query_one("SELECT count(*) FROM chat_items WHERE thread_id = $1", &[&thread_id])
+        .query_one(
+            "SELECT count(*) FROM chat_items WHERE thread_id = $1",
+            &[&thread_id],
+        )
         .await
         .unwrap()
         .get(0);
@@ -273,6 +309,8 @@ async fn auth_methods_and_cors() {
         );
     }
     // backend-api still owns the rest of /api.
+    app.create_task("alice", json!({"title": "still routed"}))
+        .await;
     let response = app.get("alice", "/api/alice/tasks").send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(model.requests().await.is_empty());
@@ -323,5 +361,8 @@ async fn a_base_url_off_the_allowed_origin_is_503_naming_llm_origin() {
     let app = spawn_assistant_app(&model, &[("llm_base_url", "http://127.0.0.1:9/v1")]).await;
     let (status, body) = app.chat("alice", json!({"message": "hi"})).await;
     assert_eq!(status, 503, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("llm_origin"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("llm_origin"),
+        "{body}"
+    );
 }

@@ -56,7 +56,10 @@ async fn another_users_thread_is_not_found_for_every_request() {
     let model = FakeModel::start();
     let app = spawn_assistant_app(&model, &[]).await;
     let (status, _, body) = app
-        .chatkit("alice", json!({"type": "threads.create", "params": {"input": input("hello")}}))
+        .chatkit(
+            "alice",
+            json!({"type": "threads.create", "params": {"input": input("hello")}}),
+        )
         .await;
     assert_eq!(status, 200);
     let events = stream_events(&body);
@@ -78,16 +81,26 @@ async fn another_users_thread_is_not_found_for_every_request() {
     let (_, _, body) = app
         .chatkit("bob", json!({"type": "threads.list", "params": {}}))
         .await;
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["data"], json!([]));
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["data"],
+        json!([])
+    );
     // Alice's thread is untouched: her two items, her title.
     let (status, _, body) = app
-        .chatkit("alice", json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}))
+        .chatkit(
+            "alice",
+            json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}),
+        )
         .await;
     assert_eq!(status, 200);
     let thread: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(thread["title"], "hello");
     assert_eq!(thread["items"]["data"].as_array().unwrap().len(), 2);
-    assert_eq!(model.requests().await.len(), 1, "bob's requests never reached the model");
+    assert_eq!(
+        model.requests().await.len(),
+        1,
+        "bob's requests never reached the model"
+    );
 }
 
 #[tokio::test]
@@ -95,19 +108,40 @@ async fn bad_requests_are_4xx_before_anything_streams() {
     let model = FakeModel::start();
     let app = spawn_assistant_app(&model, &[]).await;
     for (request, status) in [
-        (json!({"type": "threads.create", "params": {"input": input(&"x".repeat(4001))}}), 422),
+        (
+            json!({"type": "threads.create", "params": {"input": input(&"x".repeat(4001))}}),
+            422,
+        ),
         (json!({"type": "threads.create", "params": {}}), 422),
         (json!({"type": "threads.frobnicate", "params": {}}), 422),
         (json!({"params": {}}), 422),
-        (json!({"type": "threads.list", "params": {"limit": 1000}}), 422),
-        (json!({"type": "threads.list", "params": {"after": "thr_unknown"}}), 422),
-        (json!({"type": "threads.create", "params": {"input": input("hi")}, "metadata": {"time_zone": "Nowhere/Land"}}), 422),
-        (json!({"type": "attachments.create", "params": {"name": "a", "size": 1, "mime_type": "text/plain"}}), 400),
-        (json!({"type": "input.transcribe", "params": {"audio_base64": "", "mime_type": "audio/webm"}}), 400),
+        (
+            json!({"type": "threads.list", "params": {"limit": 1000}}),
+            422,
+        ),
+        (
+            json!({"type": "threads.list", "params": {"after": "thr_unknown"}}),
+            422,
+        ),
+        (
+            json!({"type": "threads.create", "params": {"input": input("hi")}, "metadata": {"time_zone": "Nowhere/Land"}}),
+            422,
+        ),
+        (
+            json!({"type": "attachments.create", "params": {"name": "a", "size": 1, "mime_type": "text/plain"}}),
+            400,
+        ),
+        (
+            json!({"type": "input.transcribe", "params": {"audio_base64": "", "mime_type": "audio/webm"}}),
+            400,
+        ),
     ] {
         let (got, content_type, body) = app.chatkit("alice", request.clone()).await;
         assert_eq!(got, status, "{request}: {body}");
-        assert!(content_type.starts_with("application/json"), "{content_type}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
     }
     let threads: i64 = app
         .pg()
@@ -119,9 +153,16 @@ async fn bad_requests_are_4xx_before_anything_streams() {
     assert_eq!(threads, 0);
     assert!(model.requests().await.is_empty());
     // Unsupported streaming requests: the protocol's error event.
-    for kind in ["threads.add_client_tool_output", "threads.custom_action", "threads.add_structured_input"] {
+    for kind in [
+        "threads.add_client_tool_output",
+        "threads.custom_action",
+        "threads.add_structured_input",
+    ] {
         let (status, content_type, body) = app
-            .chatkit("alice", json!({"type": kind, "params": {"thread_id": "thr_x"}}))
+            .chatkit(
+                "alice",
+                json!({"type": kind, "params": {"thread_id": "thr_x"}}),
+            )
             .await;
         assert_eq!(status, 200);
         assert!(content_type.starts_with("text/event-stream"));
@@ -129,7 +170,10 @@ async fn bad_requests_are_4xx_before_anything_streams() {
         assert_eq!(events.len(), 1, "{body}");
         assert_eq!(events[0]["type"], "error");
         assert_eq!(events[0]["allow_retry"], false);
-        assert!(events[0]["message"].as_str().unwrap().contains("not supported"));
+        assert!(events[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not supported"));
     }
 }
 
@@ -155,7 +199,10 @@ async fn a_model_failure_is_an_error_event_after_the_changes_made() {
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds.last(), Some(&"error"), "{kinds:?}");
     let error = events.last().unwrap();
-    assert!(error["message"].as_str().unwrap().contains("HTTP 500"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("HTTP 500"),
+        "{error}"
+    );
     assert_eq!(error["allow_retry"], true);
     let message = events
         .iter()
@@ -176,7 +223,10 @@ async fn text_is_streamed_as_deltas_of_one_assistant_message() {
     let answer = "Here is a longer answer, streamed in several small pieces.";
     model.script(json!([{"text": answer}])).await;
     let (_, _, body) = app
-        .chatkit("alice", json!({"type": "threads.create", "params": {"input": input("talk to me")}}))
+        .chatkit(
+            "alice",
+            json!({"type": "threads.create", "params": {"input": input("talk to me")}}),
+        )
         .await;
     let events = stream_events(&body);
     let deltas: Vec<&str> = events
@@ -184,9 +234,15 @@ async fn text_is_streamed_as_deltas_of_one_assistant_message() {
         .filter(|e| e["update"]["type"] == "assistant_message.content_part.text_delta")
         .map(|e| e["update"]["delta"].as_str().unwrap())
         .collect();
-    assert!(deltas.len() > 3, "the model's chunks are forwarded as they come: {deltas:?}");
+    assert!(
+        deltas.len() > 3,
+        "the model's chunks are forwarded as they come: {deltas:?}"
+    );
     assert_eq!(deltas.concat(), answer);
-    let added = events.iter().position(|e| e["type"] == "thread.item.added").unwrap();
+    let added = events
+        .iter()
+        .position(|e| e["type"] == "thread.item.added")
+        .unwrap();
     let done = events
         .iter()
         .rposition(|e| e["type"] == "thread.item.done")

@@ -5,6 +5,7 @@
 mod chat;
 mod chatkit;
 mod failures;
+mod tasks;
 
 use serde_json::Value;
 
@@ -33,4 +34,15 @@ pub fn assert_all_valid(requests: &[Value]) {
             request["invalid"]
         );
     }
+}
+
+/// How many tasks `user` has, read from PostgreSQL (an empty REST list is a zero-row query,
+/// which these tests' `SPIN_PG_ZERO_ROW_QUERY=error` host refuses).
+pub async fn task_count(app: &todo_e2e::TestApp, user: &str) -> i64 {
+    app.pg()
+        .await
+        .query_one("SELECT count(*) FROM tasks WHERE user_id = $1", &[&user])
+        .await
+        .unwrap()
+        .get(0)
 }
