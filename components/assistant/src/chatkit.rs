@@ -10,7 +10,7 @@ use spin_sdk::http::{IncomingRequest, Response};
 use spin_support::db::Db;
 use spin_support::http::{json_response, read_json_body, ApiError};
 use todo_chat::chatkit::{
-    self, event, item_json, page_json, thread_json, ItemRecord, Page, PageParams, Request,
+    self, event, item_json, page_json, thread_json, ItemRecord, Page, PageParams, Refusal, Request,
     ThreadRecord,
 };
 use todo_chat::history::HistoryItem;
@@ -92,17 +92,23 @@ async fn prepare<'a>(
     caller: Caller<'a>,
 ) -> Result<Prepared<'a>, ApiError> {
     let body = read_json_body(incoming).await?;
-    let request = chatkit::parse_request(&body).map_err(ApiError::Validation)?;
-    let user = caller.user_id;
-    if let Request::Unsupported { kind, streaming } = &request {
-        return if *streaming {
-            Ok(Prepared::Unsupported(kind.clone()))
-        } else {
-            Err(ApiError::BadRequest(format!(
+    let request = match chatkit::parse_request(&body) {
+        Ok(request) => request,
+        Err(Refusal::Invalid(errors)) => return Err(ApiError::Validation(errors)),
+        Err(Refusal::Unsupported {
+            kind,
+            streaming: true,
+        }) => return Ok(Prepared::Unsupported(kind)),
+        Err(Refusal::Unsupported {
+            kind,
+            streaming: false,
+        }) => {
+            return Err(ApiError::BadRequest(format!(
                 "{kind} is not supported by this assistant"
             )))
-        };
-    }
+        }
+    };
+    let user = caller.user_id;
     let zone = requested_zone(&body)?;
     let settings = if request.is_streaming() {
         match LlmSettings::from_variables() {
@@ -201,7 +207,6 @@ async fn prepare<'a>(
             store::set_feedback(&db, user, &thread_id, &item_ids, kind.as_str())?;
             ok_json(&json!({}))
         }
-        Request::Unsupported { .. } => unreachable!("answered above"),
     }
 }
 

@@ -88,24 +88,33 @@ pub enum Request {
         item_ids: Vec<String>,
         kind: Feedback,
     },
+}
+
+/// Why a body is not a request this server serves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// Not a well-formed request (`422`, FastAPI-shaped).
+    Invalid(Vec<FieldError>),
     /// A request of the protocol this server does not serve (attachments, client tool output,
     /// structured input, custom actions, transcription).
-    Unsupported {
-        kind: String,
-        streaming: bool,
-    },
+    Unsupported { kind: String, streaming: bool },
+}
+
+impl From<Vec<FieldError>> for Refusal {
+    fn from(errors: Vec<FieldError>) -> Self {
+        Refusal::Invalid(errors)
+    }
 }
 
 impl Request {
     /// Whether the protocol answers this request with a `text/event-stream`.
     pub fn is_streaming(&self) -> bool {
-        match self {
+        matches!(
+            self,
             Request::ThreadsCreate { .. }
-            | Request::AddUserMessage { .. }
-            | Request::RetryAfterItem { .. } => true,
-            Request::Unsupported { streaming, .. } => *streaming,
-            _ => false,
-        }
+                | Request::AddUserMessage { .. }
+                | Request::RetryAfterItem { .. }
+        )
     }
 }
 
@@ -275,10 +284,10 @@ fn user_input(input: InputParams) -> Result<UserInput, Vec<FieldError>> {
     })
 }
 
-/// Parses a request body. Errors are FastAPI-shaped field errors (`422`).
-pub fn parse_request(body: &Value) -> Result<Request, Vec<FieldError>> {
+/// Parses a request body.
+pub fn parse_request(body: &Value) -> Result<Request, Refusal> {
     let Some(kind) = body.get("type").and_then(Value::as_str) else {
-        return Err(invalid(&["type"], "a ChatKit request needs a string type"));
+        return Err(invalid(&["type"], "a ChatKit request needs a string type").into());
     };
     Ok(match kind {
         "threads.create" => {
@@ -315,7 +324,8 @@ pub fn parse_request(body: &Value) -> Result<Request, Vec<FieldError>> {
                 return Err(invalid(
                     &["params", "title"],
                     format!("title must be at most {MAX_TITLE_CHARS} characters"),
-                ));
+                )
+                .into());
             }
             Request::Update {
                 thread_id: p.thread_id,
@@ -335,7 +345,7 @@ pub fn parse_request(body: &Value) -> Result<Request, Vec<FieldError>> {
         "items.feedback" => {
             let p: FeedbackParams = params(body)?;
             if p.item_ids.is_empty() || p.item_ids.len() > 100 {
-                return Err(invalid(&["params", "item_ids"], "give 1-100 item ids"));
+                return Err(invalid(&["params", "item_ids"], "give 1-100 item ids").into());
             }
             Request::ItemsFeedback {
                 thread_id: p.thread_id,
@@ -343,19 +353,24 @@ pub fn parse_request(body: &Value) -> Result<Request, Vec<FieldError>> {
                 kind: p.kind,
             }
         }
-        other if UNSUPPORTED_STREAMING.contains(&other) => Request::Unsupported {
-            kind: other.to_string(),
-            streaming: true,
-        },
-        other if UNSUPPORTED_NON_STREAMING.contains(&other) => Request::Unsupported {
-            kind: other.to_string(),
-            streaming: false,
-        },
+        other if UNSUPPORTED_STREAMING.contains(&other) => {
+            return Err(Refusal::Unsupported {
+                kind: other.to_string(),
+                streaming: true,
+            })
+        }
+        other if UNSUPPORTED_NON_STREAMING.contains(&other) => {
+            return Err(Refusal::Unsupported {
+                kind: other.to_string(),
+                streaming: false,
+            })
+        }
         other => {
             return Err(invalid(
                 &["type"],
                 format!("unknown ChatKit request type '{}'", message::shorten(other)),
-            ))
+            )
+            .into())
         }
     })
 }
@@ -575,15 +590,15 @@ mod tests {
                 .is_streaming()
         );
         assert_eq!(
-            parse_request(&json!({"type": "threads.custom_action", "params": {}})).unwrap(),
-            Request::Unsupported {
+            parse_request(&json!({"type": "threads.custom_action", "params": {}})).unwrap_err(),
+            Refusal::Unsupported {
                 kind: "threads.custom_action".into(),
                 streaming: true
             }
         );
         assert_eq!(
-            parse_request(&json!({"type": "attachments.create", "params": {}})).unwrap(),
-            Request::Unsupported {
+            parse_request(&json!({"type": "attachments.create", "params": {}})).unwrap_err(),
+            Refusal::Unsupported {
                 kind: "attachments.create".into(),
                 streaming: false
             }
@@ -592,7 +607,10 @@ mod tests {
 
     #[test]
     fn bad_requests_name_the_field() {
-        let loc = |body: Value| parse_request(&body).unwrap_err()[0].loc.join(".");
+        let loc = |body: Value| match parse_request(&body) {
+            Err(Refusal::Invalid(errors)) => errors[0].loc.join("."),
+            other => panic!("{other:?}"),
+        };
         assert_eq!(loc(json!({"params": {}})), "body.type");
         assert_eq!(
             loc(json!({"type": "threads.nope", "params": {}})),
