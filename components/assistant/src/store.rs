@@ -199,6 +199,23 @@ pub fn history(db: &Db, user: &str, thread_id: &str) -> Result<Vec<HistoryItem>,
     Ok(decode(serde_json::from_value(row.json(1)?), 1)?)
 }
 
+/// The records of a JSON array read `limit + 1` deep: the first `limit`, and whether there
+/// were more.
+fn page_of<T>(
+    values: &Value,
+    limit: u32,
+    decode_one: impl Fn(&Value) -> Result<T, DbError>,
+) -> Result<Page<T>, StoreError> {
+    let mut data = values
+        .as_array()
+        .map(|rows| rows.iter().map(&decode_one).collect::<Result<Vec<_>, _>>())
+        .transpose()?
+        .unwrap_or_default();
+    let has_more = data.len() > limit as usize;
+    data.truncate(limit as usize);
+    Ok(Page { data, has_more })
+}
+
 /// A page of the caller's thread's visible items (user and assistant messages).
 pub fn items(
     db: &Db,
@@ -235,19 +252,7 @@ pub fn items(
             "after names no item of this thread".into(),
         ));
     }
-    let values = row.json(2)?;
-    let mut data = values
-        .as_array()
-        .map(|rows| {
-            rows.iter()
-                .map(|v| item_from_json(thread_id, v))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?
-        .unwrap_or_default();
-    let has_more = data.len() > page.limit as usize;
-    data.truncate(page.limit as usize);
-    Ok(Page { data, has_more })
+    page_of(&row.json(2)?, page.limit, |v| item_from_json(thread_id, v))
 }
 
 /// A page of the caller's threads, by creation.
@@ -274,19 +279,7 @@ pub fn threads(db: &Db, user: &str, page: &PageParams) -> Result<Page<ThreadReco
             "after names none of your threads".into(),
         ));
     }
-    let values = row.json(1)?;
-    let mut data = values
-        .as_array()
-        .map(|rows| {
-            rows.iter()
-                .map(thread_from_json)
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?
-        .unwrap_or_default();
-    let has_more = data.len() > page.limit as usize;
-    data.truncate(page.limit as usize);
-    Ok(Page { data, has_more })
+    page_of(&row.json(1)?, page.limit, thread_from_json)
 }
 
 pub fn set_title(

@@ -1,15 +1,12 @@
 //! Per-request context: request id, origin, authentication, path and query, and a JSON body
 //! read with the 64 KiB limit enforced while streaming.
 
-use futures::StreamExt;
 use serde_json::Value;
 use spin_sdk::http::IncomingRequest;
 use spin_support::auth;
 use spin_support::http::{header, ApiError};
 use todo_domain::error::FieldError;
 use uuid::Uuid;
-
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub struct Context {
     pub request_id: String,
@@ -117,43 +114,16 @@ impl<'a> Request<'a> {
     /// Reads the body as JSON: 415 unless the content type is JSON, 413 past 64 KiB
     /// (checked on Content-Length and again while reading), 400 for malformed JSON.
     pub async fn json_body(&mut self) -> Result<Value, ApiError> {
-        let content_type = self.header("content-type").unwrap_or_default();
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if essence != "application/json" && !essence.ends_with("+json") {
-            return Err(ApiError::UnsupportedMediaType(
-                "Content-Type must be application/json".into(),
-            ));
-        }
-        if let Some(length) = self
-            .header("content-length")
-            .and_then(|l| l.trim().parse::<usize>().ok())
-        {
-            if length > MAX_BODY_BYTES {
-                return Err(ApiError::PayloadTooLarge);
-            }
-        }
         let incoming = self
             .incoming
             .take()
             .ok_or_else(|| ApiError::Internal("request body read twice".into()))?;
-        let mut body = Vec::new();
-        let mut stream = incoming.into_body_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                ApiError::BadRequest(format!("Could not read the request body: {e:?}"))
-            })?;
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(ApiError::PayloadTooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))
+        spin_support::http::read_json(
+            self.header("content-type").as_deref(),
+            self.header("content-length").as_deref(),
+            incoming,
+        )
+        .await
     }
 }
 

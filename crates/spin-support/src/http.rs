@@ -140,11 +140,23 @@ pub async fn authenticate_bearer(
 /// The largest JSON request body the components read (API.md: larger is `413`).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Reads `incoming`'s body as JSON: `415` unless `content_type` is JSON, `413` past
-/// [`MAX_BODY_BYTES`] (by `Content-Length` and while reading), `400` for malformed JSON.
+/// Reads `incoming`'s body as JSON (see [`read_json`]).
 pub async fn read_json_body(incoming: IncomingRequest) -> Result<Value, ApiError> {
+    let content_type = header(&incoming, "content-type");
+    let content_length = header(&incoming, "content-length");
+    read_json(content_type.as_deref(), content_length.as_deref(), incoming).await
+}
+
+/// Reads a request body as JSON given its `Content-Type` and `Content-Length` headers: `415`
+/// unless the type is JSON, `413` past [`MAX_BODY_BYTES`] (by `Content-Length` and while
+/// reading), `400` for malformed JSON.
+pub async fn read_json(
+    content_type: Option<&str>,
+    content_length: Option<&str>,
+    incoming: IncomingRequest,
+) -> Result<Value, ApiError> {
     use futures::StreamExt as _;
-    let content_type = header(&incoming, "content-type").unwrap_or_default();
+    let content_type = content_type.unwrap_or_default();
     let essence = content_type
         .split(';')
         .next()
@@ -156,7 +168,7 @@ pub async fn read_json_body(incoming: IncomingRequest) -> Result<Value, ApiError
             "Content-Type must be application/json".into(),
         ));
     }
-    let declared = header(&incoming, "content-length").and_then(|l| l.trim().parse::<usize>().ok());
+    let declared = content_length.and_then(|l| l.trim().parse::<usize>().ok());
     if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
         return Err(ApiError::PayloadTooLarge);
     }

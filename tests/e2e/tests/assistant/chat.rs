@@ -226,13 +226,7 @@ async fn a_message_over_4000_characters_is_422_and_changes_nothing() {
         1,
         "only the valid message reached the model"
     );
-    let threads: i64 = app
-        .pg()
-        .await
-        .query_one("SELECT count(*) FROM chat_threads", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let threads = crate::count(&app, "SELECT count(*) FROM chat_threads", &[]).await;
     assert_eq!(threads, 1);
 }
 
@@ -255,16 +249,12 @@ async fn another_users_thread_is_not_found() {
         .await;
     assert_eq!(status, 404);
     // Alice's thread has only her turn.
-    let items: i64 = app
-        .pg()
-        .await
-        .query_one(
-            "SELECT count(*) FROM chat_items WHERE thread_id = $1",
-            &[&thread_id],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let items = crate::count(
+        &app,
+        "SELECT count(*) FROM chat_items WHERE thread_id = $1",
+        &[&thread_id],
+    )
+    .await;
     assert_eq!(items, 2);
 }
 
@@ -345,13 +335,7 @@ async fn without_a_model_the_chat_endpoints_are_503_naming_the_variable() {
         .chatkit("alice", json!({"type": "threads.list", "params": {}}))
         .await;
     assert_eq!(status, 200, "{text}");
-    let threads: i64 = app
-        .pg()
-        .await
-        .query_one("SELECT count(*) FROM chat_threads", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let threads = crate::count(&app, "SELECT count(*) FROM chat_threads", &[]).await;
     assert_eq!(threads, 0, "nothing stored for a refused message");
 }
 

@@ -41,13 +41,7 @@ async fn the_full_flow_parses_with_the_official_chatkit_types() {
     assert_eq!(tasks[0]["title"], "Buy oat milk");
     assert_all_valid(&model.requests().await);
     // threads.delete took the items with it.
-    let items: i64 = app
-        .pg()
-        .await
-        .query_one("SELECT count(*) FROM chat_items", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let items = crate::count(&app, "SELECT count(*) FROM chat_items", &[]).await;
     assert_eq!(items, 0);
 }
 
@@ -143,13 +137,7 @@ async fn bad_requests_are_4xx_before_anything_streams() {
             "{content_type}"
         );
     }
-    let threads: i64 = app
-        .pg()
-        .await
-        .query_one("SELECT count(*) FROM chat_threads", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let threads = crate::count(&app, "SELECT count(*) FROM chat_threads", &[]).await;
     assert_eq!(threads, 0);
     assert!(model.requests().await.is_empty());
     // Unsupported streaming requests: the protocol's error event.

@@ -38,13 +38,7 @@ async fn an_unreachable_model_is_an_answer_saying_so() {
         "{body}"
     );
     // The user's message is kept, with the answer that explains.
-    let items: i64 = app
-        .pg()
-        .await
-        .query_one("SELECT count(*) FROM chat_items", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let items = crate::count(&app, "SELECT count(*) FROM chat_items", &[]).await;
     assert_eq!(items, 2);
 }
 

@@ -36,13 +36,22 @@ pub fn assert_all_valid(requests: &[Value]) {
     }
 }
 
-/// How many tasks `user` has, read from PostgreSQL (an empty REST list is a zero-row query,
-/// which these tests' `SPIN_PG_ZERO_ROW_QUERY=error` host refuses).
+/// The first column of the one row `sql` returns (a count), read from PostgreSQL: e.g. how
+/// many tasks a user has (an empty REST list is a zero-row query, which these tests'
+/// `SPIN_PG_ZERO_ROW_QUERY=error` host refuses).
+pub async fn count(
+    app: &todo_e2e::TestApp,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> i64 {
+    app.pg().await.query_one(sql, params).await.unwrap().get(0)
+}
+
 pub async fn task_count(app: &todo_e2e::TestApp, user: &str) -> i64 {
-    app.pg()
-        .await
-        .query_one("SELECT count(*) FROM tasks WHERE user_id = $1", &[&user])
-        .await
-        .unwrap()
-        .get(0)
+    count(
+        app,
+        "SELECT count(*) FROM tasks WHERE user_id = $1",
+        &[&user],
+    )
+    .await
 }
