@@ -1,5 +1,6 @@
 -- wrk script for bench/run: one API scenario per wrk run, chosen by environment variables.
---   BENCH_SCENARIO  create | get | list | stats | toggle | update | hello
+--   BENCH_SCENARIO  create | get | list | stats | toggle | update | hello | mcp_get | mcp_list
+--                   (mcp_*: the same read as a tool call on POST /mcp, protocol 2026-07-28)
 --   BENCH_PATH      path prefix, e.g. /api/bench-u (the user's routes)
 --   BENCH_TOKEN     bearer token (empty: no Authorization header)
 --   BENCH_IDS       file with one task id per line (get, toggle, update rotate over them)
@@ -38,6 +39,23 @@ local function pick()
   return ids[math.random(#ids)]
 end
 
+-- A 2026-07-28 tools/call: the _meta envelope in the body and the mirrored headers.
+local function mcp_call(tool, arguments)
+  local h = {
+    ["Content-Type"] = "application/json",
+    ["Accept"] = "application/json, text/event-stream",
+    ["MCP-Protocol-Version"] = "2026-07-28",
+    ["Mcp-Method"] = "tools/call",
+    ["Mcp-Name"] = tool,
+  }
+  if token ~= "" then h["Authorization"] = "Bearer " .. token end
+  local body = string.format(
+    '{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"%s","arguments":%s,' ..
+    '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}',
+    counter, tool, arguments)
+  return wrk.format("POST", "/mcp", h, body)
+end
+
 function request()
   counter = counter + 1
   if scenario == "create" then
@@ -56,6 +74,10 @@ function request()
   elseif scenario == "update" then
     local body = string.format('{"title":"Bench updated %d-%d-%d"}', tid or 0, counter, math.random(1000000))
     return wrk.format("PUT", prefix .. "/tasks/" .. pick(), headers, body)
+  elseif scenario == "mcp_get" then
+    return mcp_call("get_task", '{"task_id":"' .. pick() .. '"}')
+  elseif scenario == "mcp_list" then
+    return mcp_call("list_tasks", "{}")
   elseif scenario == "hello" then
     return wrk.format("GET", prefix .. "/?op=hello")
   end

@@ -481,15 +481,20 @@ def pick_figure(lines, pattern):
 SCENARIOS = {
     # name: (wrk scenario, phase, label)
     "list100": ("list", "small", "list page 1 of 100 tasks"),
+    "mcp_list100": ("mcp_list", "small", "mcp list_tasks, 100 tasks"),
     "stats100": ("stats", "small", "stats over 100 tasks"),
     "get": ("get", "big", "get one task (random of N)"),
+    "mcp_get": ("mcp_get", "big", "mcp get_task (random of N)"),
     "list10k": ("list", "big", "list page 1 (100) of N tasks"),
     "stats10k": ("stats", "big", "stats over N tasks"),
     "toggle": ("toggle", "big", "toggle (random of N)"),
     "update": ("update", "big", "update title (random of N)"),
     "create": ("create", "big", "create (POST)"),
 }
-ORDER = ["list100", "stats100", "get", "list10k", "stats10k", "toggle", "update", "create"]
+ORDER = ["list100", "mcp_list100", "stats100", "get", "mcp_get", "list10k", "stats10k", "toggle", "update",
+         "create"]
+# An MCP tool call issues the SQL of its REST twin (the same task operation).
+REST_TWIN = {"mcp_list100": "list100", "mcp_get": "get"}
 
 
 def main():
@@ -551,11 +556,12 @@ def main():
                    "TODO_HOST_CACHE_DIR": str(work / "cache"), "TODO_HOST_LOG": "warn"}
             rc = work / "runtime-config.toml"
             rc.write_text(f'[key_value_store.default]\ntype = "redis"\nurl = "redis://127.0.0.1:{infra.redis_port}"\n')
-            host, url = infra.start_host(["--runtime-config-file", str(rc), "-c", "backend-api"], env, "api-host")
+            host, url = infra.start_host(["--runtime-config-file", str(rc), "-c", "backend-api", "-c", "mcp"], env,
+                                         "api-host")
             host_pid = host.pid
             user = "bench-user"
             token = hs256_token(secret, user)
-            result["target"] = f"local host (target/{HOST_PROFILE}/todo-host, component backend-api)"
+            result["target"] = f"local host (target/{HOST_PROFILE}/todo-host, components backend-api and mcp)"
         client = Client(url, token)
         prefix = f"/api/{user}"
         cols = None if external else task_columns()
@@ -595,11 +601,11 @@ def main():
                     api["host_peak_rss_mib"] = round(proc_status(host_pid, "VmHWM") / 1024, 1)
                 row = {"api": api}
                 if not external:
-                    script = pg_script(name, cols)
+                    script = pg_script(REST_TWIN.get(name, name), cols)
                     row["pg"] = run_pgbench(infra, script, c, duration, pg_vars(name, n_ids), work)
                     row["api_pg_ratio"] = round(api["rps"] / row["pg"]["tps"], 3) if row["pg"]["tps"] else None
                     if c == 32 or (len(conns) == 1):
-                        hl = run_pgbench(infra, pg_script(name, cols, hostlike=True), c, duration,
+                        hl = run_pgbench(infra, pg_script(REST_TWIN.get(name, name), cols, hostlike=True), c, duration,
                                          pg_vars(name, n_ids), work, mode="extended")
                         row["pg_hostlike"] = hl
                         row["api_pg_hostlike_ratio"] = round(api["rps"] / hl["tps"], 3) if hl["tps"] else None
@@ -800,6 +806,11 @@ def targets(r):
     if t:
         res.append(f"[{mark(t['p50_ms'] < 0.1)}] host overhead p50 (trivial component, 1 conn, incl. loopback and wrk): "
                    f"{t['p50_ms'] * 1000:.0f} us (< 100 us)")
+    for mcp, rest in (("mcp_get", "get"), ("mcp_list100", "list100")):
+        m, x = row(mcp), row(rest)
+        if m and x and m["api"]["rps"]:
+            f = x["api"]["rps"] / m["api"]["rps"]
+            res.append(f"[{mark(f <= 1.3)}] {mcp} vs {rest} at 32 conn: {f:.2f}x the cost per request (<= 1.3x)")
     for big, small in (("list10k", "list100"), ("stats10k", "stats100")):
         b, s = row(big), row(small)
         if b and s and b["api"]["rps"]:

@@ -24,6 +24,9 @@ use todo_tasks::Caller;
 use respond::Responder;
 use settings::NotConfigured;
 
+const ALLOWED_METHODS: &str = "POST, OPTIONS";
+const ALLOWED_HEADERS: &str = "Authorization, Content-Type, X-Request-Id";
+
 /// `503` naming what to configure (`llm_*` variables): the operator's next step.
 pub(crate) fn not_configured(reason: &NotConfigured) -> Response {
     let mut response = json_response(503, &json!({ "detail": reason.0 }));
@@ -71,12 +74,15 @@ async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
         return responder.send(error.to_response(&request_id)).await;
     };
     match method {
-        Method::Options => return responder.send(cors.preflight(origin.as_deref())).await,
+        Method::Options => {
+            let preflight = cors.preflight_for(origin.as_deref(), ALLOWED_METHODS, ALLOWED_HEADERS);
+            return responder.send(preflight).await;
+        }
         Method::Post => {}
         _ => {
             let mut response =
                 ApiError::MethodNotAllowed("Method Not Allowed".into()).to_response(&request_id);
-            response.set_header("allow", "POST, OPTIONS");
+            response.set_header("allow", ALLOWED_METHODS);
             return responder.send(response).await;
         }
     }

@@ -1,6 +1,7 @@
 //! API.md's HTTP conventions: FastAPI-shaped errors mapped to status codes in one place,
 //! `X-Request-Id` on every response, and CORS from the `cors_origins` variable.
 
+use futures::StreamExt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use spin_sdk::http::{IncomingRequest, Response};
@@ -137,9 +138,6 @@ pub async fn authenticate_bearer(
         })
 }
 
-/// The largest JSON request body the components read (API.md: larger is `413`).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
 /// Reads `incoming`'s body as JSON (see [`read_json`]).
 pub async fn read_json_body(incoming: IncomingRequest) -> Result<Value, ApiError> {
     let content_type = header(&incoming, "content-type");
@@ -148,16 +146,15 @@ pub async fn read_json_body(incoming: IncomingRequest) -> Result<Value, ApiError
 }
 
 /// Reads a request body as JSON given its `Content-Type` and `Content-Length` headers: `415`
-/// unless the type is JSON, `413` past [`MAX_BODY_BYTES`] (by `Content-Length` and while
-/// reading), `400` for malformed JSON.
+/// unless the type is JSON, `413` past [`MAX_BODY_BYTES`] (see [`read_body`]), `400` for
+/// malformed JSON.
 pub async fn read_json(
     content_type: Option<&str>,
     content_length: Option<&str>,
     incoming: IncomingRequest,
 ) -> Result<Value, ApiError> {
-    use futures::StreamExt as _;
-    let content_type = content_type.unwrap_or_default();
     let essence = content_type
+        .unwrap_or_default()
         .split(';')
         .next()
         .unwrap_or("")
@@ -168,20 +165,7 @@ pub async fn read_json(
             "Content-Type must be application/json".into(),
         ));
     }
-    let declared = content_length.and_then(|l| l.trim().parse::<usize>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    let mut body = Vec::new();
-    let mut stream = incoming.into_body_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::BadRequest(format!("Could not read the request body: {e:?}")))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_body(incoming, content_length).await?;
     serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))
 }
@@ -227,6 +211,34 @@ pub fn header(incoming: &IncomingRequest, name: &str) -> Option<String> {
         .into_iter()
         .next()
         .and_then(|value| String::from_utf8(value).ok())
+}
+
+/// API.md: request bodies over 64 KiB are `413`.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads a request body, refusing more than [`MAX_BODY_BYTES`] (413): first by the declared
+/// `Content-Length`, then while streaming, so an oversized body is never held in memory.
+pub async fn read_body(
+    incoming: IncomingRequest,
+    content_length: Option<&str>,
+) -> Result<Vec<u8>, ApiError> {
+    if content_length
+        .and_then(|length| length.trim().parse::<usize>().ok())
+        .is_some_and(|length| length > MAX_BODY_BYTES)
+    {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let mut body = Vec::new();
+    let mut stream = incoming.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::BadRequest(format!("Could not read the request body: {e:?}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Guards the sweep routes (`/internal/sweeps/...`, driven by Kubernetes CronJobs where there
@@ -294,7 +306,8 @@ impl Cors {
         }
     }
 
-    fn allows(&self, origin: &str) -> bool {
+    /// Whether `origin` is one of the configured origins.
+    pub fn allows(&self, origin: &str) -> bool {
         self.origins.iter().any(|o| o == "*" || o == origin)
     }
 
@@ -314,14 +327,19 @@ impl Cors {
     /// The answer to a preflight `OPTIONS`: 204 with the allowed methods and headers for an
     /// allowed origin, 403 otherwise.
     pub fn preflight(&self, origin: Option<&str>) -> Response {
+        self.preflight_for(origin, ALLOWED_METHODS, ALLOWED_HEADERS)
+    }
+
+    /// [`Cors::preflight`] for a route with methods and request headers of its own.
+    pub fn preflight_for(&self, origin: Option<&str>, methods: &str, headers: &str) -> Response {
         match origin {
             Some(o) if self.allows(o) => {
                 let mut response = Response::builder().status(204).body(Vec::new()).build();
                 for (name, value) in self.headers(origin) {
                     response.set_header(name, value);
                 }
-                response.set_header("access-control-allow-methods", ALLOWED_METHODS);
-                response.set_header("access-control-allow-headers", ALLOWED_HEADERS);
+                response.set_header("access-control-allow-methods", methods);
+                response.set_header("access-control-allow-headers", headers);
                 response.set_header("access-control-max-age", "600");
                 response
             }

@@ -19,7 +19,7 @@ pub const HS256_SECRET: &str = "e2e-test-secret-0123456789abcdef";
 pub const SWEEP_TOKEN: &str = "e2e-sweep-token";
 
 /// The component ids behind HTTP triggers in spin.toml, and the rest.
-pub const HTTP_COMPONENTS: &[&str] = &["backend-api", "realtime"];
+pub const HTTP_COMPONENTS: &[&str] = &["backend-api", "realtime", "mcp"];
 
 pub struct TestApp {
     pub db: TestDatabase,
