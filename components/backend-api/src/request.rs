@@ -59,27 +59,16 @@ impl<'a> Request<'a> {
     /// Reads the body as JSON: 415 unless the content type is JSON, 413 past 64 KiB
     /// (checked on Content-Length and again while reading), 400 for malformed JSON.
     pub async fn json_body(&mut self) -> Result<Value, ApiError> {
-        let content_type = self.header("content-type").unwrap_or_default();
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if essence != "application/json" && !essence.ends_with("+json") {
-            return Err(ApiError::UnsupportedMediaType(
-                "Content-Type must be application/json".into(),
-            ));
-        }
         let incoming = self
             .incoming
             .take()
             .ok_or_else(|| ApiError::Internal("request body read twice".into()))?;
-        let body =
-            spin_support::http::read_body(incoming, self.header("content-length").as_deref())
-                .await?;
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))
+        spin_support::http::read_json(
+            self.header("content-type").as_deref(),
+            self.header("content-length").as_deref(),
+            incoming,
+        )
+        .await
     }
 }
 

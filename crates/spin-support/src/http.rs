@@ -126,6 +126,53 @@ pub fn json_response(status: u16, body: &Value) -> Response {
         .build()
 }
 
+/// Authenticates the bearer token of an `Authorization` header value and returns its user, for
+/// routes without a `{user_id}` in the path (the assistant's): 401 otherwise, the reason only in
+/// the request's log line.
+pub async fn authenticate_bearer(authorization: Option<&str>) -> Result<String, ApiError> {
+    let token = crate::auth::bearer_token(authorization)?;
+    let config = crate::auth::AuthConfig::from_variables();
+    match crate::auth::authenticate(token, &config).await {
+        Ok(identity) => Ok(identity.user),
+        Err(error) => {
+            crate::log::note(format!("authentication failed: {error}"));
+            Err(error.into())
+        }
+    }
+}
+
+/// Reads `incoming`'s body as JSON (see [`read_json`]).
+pub async fn read_json_body(incoming: IncomingRequest) -> Result<Value, ApiError> {
+    let content_type = header(&incoming, "content-type");
+    let content_length = header(&incoming, "content-length");
+    read_json(content_type.as_deref(), content_length.as_deref(), incoming).await
+}
+
+/// Reads a request body as JSON given its `Content-Type` and `Content-Length` headers: `415`
+/// unless the type is JSON, `413` past [`MAX_BODY_BYTES`] (see [`read_body`]), `400` for
+/// malformed JSON.
+pub async fn read_json(
+    content_type: Option<&str>,
+    content_length: Option<&str>,
+    incoming: IncomingRequest,
+) -> Result<Value, ApiError> {
+    let essence = content_type
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        return Err(ApiError::UnsupportedMediaType(
+            "Content-Type must be application/json".into(),
+        ));
+    }
+    let body = read_body(incoming, content_length).await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))
+}
+
 /// Authenticates `token` and checks that it names `path_user` (API.md: the `{user_id}` of the
 /// path must be the authenticated subject): 401 or 403 otherwise. Why a token failed goes to
 /// the request's log line, never to the client.

@@ -16,6 +16,8 @@ use test_support::{
 pub use test_support;
 use todo_host::inspect::AppInfo;
 
+pub mod assistant;
+
 pub const HS256_SECRET: &str = "e2e-test-secret-0123456789abcdef";
 pub const SWEEP_TOKEN: &str = "e2e-sweep-token";
 
@@ -70,12 +72,22 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
-    spawn_app_with_host_env(options, &[]).await
+    spawn_app_running(options, &[], &[]).await
 }
 
 /// [`spawn_app_with`], the API host's environment extended with `host_env` (e.g.
 /// `SPIN_PG_ZERO_ROW_QUERY`).
 pub async fn spawn_app_with_host_env(options: AppOptions, host_env: &[(&str, &str)]) -> TestApp {
+    spawn_app_running(options, &[], host_env).await
+}
+
+/// Like [`spawn_app_with`], with HTTP `components` besides [`http_components`] and `host_env`
+/// for the host process (e.g. `SPIN_PG_ZERO_ROW_QUERY`).
+pub async fn spawn_app_running(
+    options: AppOptions,
+    components: &[&str],
+    host_env: &[(&str, &str)],
+) -> TestApp {
     let db = fresh_database().await;
     let redis = RedisServer::start();
     let config_dir = tempfile::tempdir().expect("temp dir");
@@ -88,11 +100,17 @@ pub async fn spawn_app_with_host_env(options: AppOptions, host_env: &[(&str, &st
     )
     .expect("write runtime config");
     let mut builder = host_builder(&db, &redis, config_dir.path(), &options.variables);
-    for (name, value) in host_env {
-        builder = builder.env(name, *value);
+    let mut ids = http_components();
+    for id in components {
+        if !ids.contains(id) {
+            ids.push(id);
+        }
     }
-    for id in http_components() {
+    for id in ids {
         builder = builder.component(id);
+    }
+    for (key, value) in host_env {
+        builder = builder.env(key, *value);
     }
     let api = builder.spawn();
     TestApp {
