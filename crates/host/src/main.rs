@@ -2,6 +2,7 @@
 
 mod app;
 mod bindings;
+mod call_log;
 mod cron_trigger;
 mod host_variables;
 mod http_trigger;
@@ -63,6 +64,8 @@ struct UpArgs {
     /// Run only these components (and only the triggers that name them).
     #[arg(short = 'c', long = "component-id")]
     component_id: Vec<String>,
+    #[command(flatten)]
+    cache: runtime::CacheOptions,
 }
 
 fn main() -> ExitCode {
@@ -109,7 +112,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         env: &env,
     })?;
 
-    let rt = tokio::task::block_in_place(|| runtime::Runtime::load(&app))?;
+    let rt = tokio::task::block_in_place(|| runtime::Runtime::load(&app, &args.cache))?;
     let engine = rt.engine.clone();
 
     // HTTP trigger.
