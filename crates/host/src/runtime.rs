@@ -133,7 +133,11 @@ pub struct CacheOptions {
     )]
     pub cache: Option<PathBuf>,
     /// Disable Wasmtime cache.
-    #[arg(long = "disable-cache", env = "DISABLE_WASMTIME_CACHE")]
+    #[arg(
+        long = "disable-cache",
+        env = "DISABLE_WASMTIME_CACHE",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     pub disable_cache: bool,
 }
 
