@@ -37,6 +37,13 @@ pub struct InterfaceCalls {
     pub bytes_in: u64,
     /// Bytes of the values returned (fixed-size values count their size).
     pub bytes_out: u64,
+    /// PostgreSQL queries that returned no row (each would hang on Spin 4.0.0-4.0.2).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub zero_row_queries: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The counters of one instance.

@@ -182,6 +182,7 @@ impl v4::HostConnection for HostState {
         params: Vec<ParameterValue>,
     ) -> Result<RowSet, v4::Error> {
         let result = self.run_query(conn, &statement, &params).await;
+        let zero_rows = matches!(&result, Ok(rows) if rows.rows.is_empty());
         if let Some(calls) = self.calls.as_mut() {
             let counts = calls.call(PG, "query");
             counts.values_in(params.len(), statement.len() + params_bytes(&params));
@@ -190,6 +191,14 @@ impl v4::HostConnection for HostState {
                 let bytes = rows.rows.iter().flatten().map(db_value_bytes).sum();
                 counts.values_out(values, bytes);
             }
+            if zero_rows {
+                counts.zero_row_queries += 1;
+            }
+        }
+        if zero_rows && ZeroRowQuery::current() == ZeroRowQuery::Error {
+            let message = zero_row_error(&statement);
+            tracing::error!("component '{}': {message}", self.component.config.id);
+            return Err(v4::Error::QueryFailed(v4::QueryError::Text(message)));
         }
         result
     }
@@ -250,11 +259,6 @@ impl HostState {
             .await
             .map_err(query_failed)?;
         if rows.is_empty() {
-            if ZeroRowQuery::current() == ZeroRowQuery::Error {
-                let message = zero_row_error(statement);
-                tracing::error!("component '{}': {message}", self.component.config.id);
-                return Err(v4::Error::QueryFailed(v4::QueryError::Text(message)));
-            }
             return Ok(RowSet {
                 columns: vec![],
                 rows: vec![],

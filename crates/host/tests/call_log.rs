@@ -76,6 +76,7 @@ async fn http_requests_count_each_host_call_value_and_byte() {
         "SELECT 1::int4, 'abc'::text, NULL::text",
         "SELECT $1::int8 + n FROM generate_series(1, 3) AS n",
         "SELECT 1",
+        "SELECT 1 WHERE false",
     ];
     let (status, body) = post_json(
         &format!("{base}/pg?op=pg"),
@@ -83,13 +84,14 @@ async fn http_requests_count_each_host_call_value_and_byte() {
             { "sql": statements[0], "params": [], "mode": "query" },
             { "sql": statements[1], "params": [{ "int64": 41 }], "mode": "query" },
             { "sql": statements[2], "params": [], "mode": "execute" },
+            { "sql": statements[3], "params": [], "mode": "query" },
         ]}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
-        r#"["Ok([[DbValue::Int32(1), DbValue::Str(\"abc\"), DbValue::DbNull]])","Ok([[DbValue::Int64(42)], [DbValue::Int64(43)], [DbValue::Int64(44)]])","Ok(1)"]"#
+        r#"["Ok([[DbValue::Int32(1), DbValue::Str(\"abc\"), DbValue::DbNull]])","Ok([[DbValue::Int64(42)], [DbValue::Int64(43)], [DbValue::Int64(44)]])","Ok(1)","Ok([])"]"#
     );
 
     let (status, body) = post_json(
@@ -142,16 +144,23 @@ async fn http_requests_count_each_host_call_value_and_byte() {
     );
 
     let pg = record_for(&records, "/pg");
-    assert_eq!(pg["total_calls"], 5);
+    assert_eq!(pg["total_calls"], 6);
     let statement_bytes: usize = statements.iter().map(|s| s.len()).sum();
+    // open (the address) + one int8 parameter in; 3 columns + 3 rows of 1 + the execute's row
+    // count out: int4 + "abc" + NULL, three int8, the count; the last query has no row.
+    let mut expected_pg = interface(
+        &[("execute", 1), ("open", 1), ("query", 3)],
+        2,
+        db.url.len() + statement_bytes + 8,
+        7,
+        (4 + 3) + 3 * 8 + 8,
+    );
+    expected_pg["zero_row_queries"] = json!(1);
     assert_eq!(
         pg["interfaces"],
         json!({
             "variables": interface(&[("get", 1)], 1, "db_url".len(), 1, db.url.len()),
-            // open (the address) + one int8 parameter in; 3 columns + 3 rows of 1 + the
-            // execute's row count out: int4 + "abc" + NULL, three int8, the count.
-            "pg": interface(&[("execute", 1), ("open", 1), ("query", 2)],
-                            2, db.url.len() + statement_bytes + 8, 7, (4 + 3) + 3 * 8 + 8),
+            "pg": expected_pg,
         })
     );
 
