@@ -7,13 +7,10 @@ use crate::runtime::HostState;
 impl v2::Host for HostState {
     async fn get(&mut self, name: String) -> Result<String, Error> {
         let result = self.lookup_variable(&name);
-        if let Some(calls) = self.calls.as_mut() {
-            let counts = calls.call(VARIABLES, "get");
-            counts.values_in(1, name.len());
-            if let Ok(value) = &result {
-                counts.values_out(1, value.len());
-            }
-        }
+        self.count_call(VARIABLES, "get", || {
+            let out = result.as_ref().map_or((0, 0), |value| (1, value.len()));
+            ((1, name.len()), out)
+        });
         result
     }
 }

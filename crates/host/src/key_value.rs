@@ -114,7 +114,7 @@ impl kv::Host for HostState {}
 
 impl kv::HostStore for HostState {
     async fn open(&mut self, label: String) -> Result<Resource<StoreHandle>, Error> {
-        self.count_kv("open", 1, label.len(), 0, 0);
+        self.count_call(KEY_VALUE, "open", || ((1, label.len()), (0, 0)));
         if !self.component.config.key_value_stores.contains(&label) {
             return Err(Error::AccessDenied);
         }
@@ -130,11 +130,13 @@ impl kv::HostStore for HostState {
         key: String,
     ) -> Result<Option<Vec<u8>>, Error> {
         let result = self.kv_get(&s, &key).await;
-        let (values, bytes) = match &result {
-            Ok(Some(v)) => (1, v.len()),
-            _ => (0, 0),
-        };
-        self.count_kv("get", 1, key.len(), values, bytes);
+        self.count_call(KEY_VALUE, "get", || {
+            let out = match &result {
+                Ok(Some(v)) => (1, v.len()),
+                _ => (0, 0),
+            };
+            ((1, key.len()), out)
+        });
         result
     }
 
@@ -144,7 +146,7 @@ impl kv::HostStore for HostState {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), Error> {
-        self.count_kv("set", 2, key.len() + value.len(), 0, 0);
+        self.count_call(KEY_VALUE, "set", || ((2, key.len() + value.len()), (0, 0)));
         let store = self.store(&s)?;
         match &store.backend {
             Backend::Sqlite(c) => store.sqlite(c, |conn, label| {
@@ -164,7 +166,7 @@ impl kv::HostStore for HostState {
     }
 
     async fn delete(&mut self, s: Resource<StoreHandle>, key: String) -> Result<(), Error> {
-        self.count_kv("delete", 1, key.len(), 0, 0);
+        self.count_call(KEY_VALUE, "delete", || ((1, key.len()), (0, 0)));
         let store = self.store(&s)?;
         match &store.backend {
             Backend::Sqlite(c) => store.sqlite(c, |conn, label| {
@@ -182,17 +184,21 @@ impl kv::HostStore for HostState {
 
     async fn exists(&mut self, s: Resource<StoreHandle>, key: String) -> Result<bool, Error> {
         let result = self.kv_exists(&s, &key).await;
-        self.count_kv("exists", 1, key.len(), usize::from(result.is_ok()), 1);
+        self.count_call(KEY_VALUE, "exists", || {
+            ((1, key.len()), (usize::from(result.is_ok()), 1))
+        });
         result
     }
 
     async fn get_keys(&mut self, s: Resource<StoreHandle>) -> Result<Vec<String>, Error> {
         let result = self.kv_get_keys(&s).await;
-        let (values, bytes) = match &result {
-            Ok(keys) => (keys.len(), keys.iter().map(String::len).sum()),
-            Err(_) => (0, 0),
-        };
-        self.count_kv("get-keys", 0, 0, values, bytes);
+        self.count_call(KEY_VALUE, "get-keys", || {
+            let out = match &result {
+                Ok(keys) => (keys.len(), keys.iter().map(String::len).sum()),
+                Err(_) => (0, 0),
+            };
+            ((0, 0), out)
+        });
         result
     }
 
@@ -203,22 +209,6 @@ impl kv::HostStore for HostState {
 }
 
 impl HostState {
-    fn count_kv(
-        &mut self,
-        method: &'static str,
-        values_in: usize,
-        bytes_in: usize,
-        values_out: usize,
-        bytes_out: usize,
-    ) {
-        if let Some(calls) = self.calls.as_mut() {
-            calls
-                .call(KEY_VALUE, method)
-                .values_in(values_in, bytes_in)
-                .values_out(values_out, bytes_out);
-        }
-    }
-
     async fn kv_get(
         &mut self,
         s: &Resource<StoreHandle>,

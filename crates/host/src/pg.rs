@@ -151,9 +151,7 @@ impl v4::Host for HostState {}
 
 impl v4::HostConnection for HostState {
     async fn open(&mut self, address: String) -> Result<Resource<PgConnection>, v4::Error> {
-        if let Some(calls) = self.calls.as_mut() {
-            calls.call(PG, "open").values_in(1, address.len());
-        }
+        self.count_call(PG, "open", || ((1, address.len()), (0, 0)));
         let component = self.component.clone();
         if let Err(reason) = check_allowed(&address, &component.config.allowed_hosts) {
             tracing::error!(
@@ -210,13 +208,10 @@ impl v4::HostConnection for HostState {
         params: Vec<ParameterValue>,
     ) -> Result<u64, v4::Error> {
         let result = self.run_execute(conn, &statement, &params).await;
-        if let Some(calls) = self.calls.as_mut() {
-            let counts = calls.call(PG, "execute");
-            counts.values_in(params.len(), statement.len() + params_bytes(&params));
-            if result.is_ok() {
-                counts.values_out(1, 8);
-            }
-        }
+        self.count_call(PG, "execute", || {
+            let out = if result.is_ok() { (1, 8) } else { (0, 0) };
+            ((params.len(), statement.len() + params_bytes(&params)), out)
+        });
         result
     }
 

@@ -35,7 +35,7 @@ impl v2::Host for HostState {}
 
 impl v2::HostConnection for HostState {
     async fn open(&mut self, address: String) -> Result<Resource<RedisConnection>, v2::Error> {
-        self.count_redis("open", &[address.as_bytes()], 0, 0);
+        self.count_redis("open", || vec![address.as_bytes()], || (0, 0));
         let cfg = &self.component.config;
         if !cfg.allowed_hosts.allows_url(&address) {
             tracing::error!(
@@ -61,7 +61,7 @@ impl v2::HostConnection for HostState {
         channel: String,
         payload: Vec<u8>,
     ) -> Result<(), v2::Error> {
-        self.count_redis("publish", &[channel.as_bytes(), &payload], 0, 0);
+        self.count_redis("publish", || vec![channel.as_bytes(), &payload], || (0, 0));
         let mut conn = self.redis_conn(&c)?;
         let () = conn.publish(&channel, &payload).await.map_err(other)?;
         Ok(())
@@ -74,11 +74,14 @@ impl v2::HostConnection for HostState {
     ) -> Result<Option<Vec<u8>>, v2::Error> {
         let mut conn = self.redis_conn(&c)?;
         let result = conn.get::<_, Option<Vec<u8>>>(&key).await.map_err(other);
-        let (values, bytes) = match &result {
-            Ok(Some(v)) => (1, v.len()),
-            _ => (0, 0),
-        };
-        self.count_redis("get", &[key.as_bytes()], values, bytes);
+        self.count_redis(
+            "get",
+            || vec![key.as_bytes()],
+            || match &result {
+                Ok(Some(v)) => (1, v.len()),
+                _ => (0, 0),
+            },
+        );
         result
     }
 
@@ -88,7 +91,7 @@ impl v2::HostConnection for HostState {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), v2::Error> {
-        self.count_redis("set", &[key.as_bytes(), &value], 0, 0);
+        self.count_redis("set", || vec![key.as_bytes(), &value], || (0, 0));
         let mut conn = self.redis_conn(&c)?;
         let () = conn.set(&key, &value).await.map_err(other)?;
         Ok(())
@@ -97,7 +100,11 @@ impl v2::HostConnection for HostState {
     async fn incr(&mut self, c: Resource<RedisConnection>, key: String) -> Result<i64, v2::Error> {
         let mut conn = self.redis_conn(&c)?;
         let result = conn.incr(&key, 1).await.map_err(other);
-        self.count_redis("incr", &[key.as_bytes()], usize::from(result.is_ok()), 8);
+        self.count_redis(
+            "incr",
+            || vec![key.as_bytes()],
+            || (usize::from(result.is_ok()), 8),
+        );
         result
     }
 
@@ -108,7 +115,11 @@ impl v2::HostConnection for HostState {
     ) -> Result<u32, v2::Error> {
         let mut conn = self.redis_conn(&c)?;
         let result = conn.del(&keys).await.map_err(other);
-        self.count_redis("del", &as_bytes(&keys), usize::from(result.is_ok()), 4);
+        self.count_redis(
+            "del",
+            || as_bytes(&keys),
+            || (usize::from(result.is_ok()), 4),
+        );
         result
     }
 
@@ -126,8 +137,11 @@ impl v2::HostConnection for HostState {
                 other(e)
             }
         });
-        let args = [&[key.as_bytes()][..], &as_bytes(&values)].concat();
-        self.count_redis("sadd", &args, usize::from(result.is_ok()), 4);
+        self.count_redis(
+            "sadd",
+            || key_and(&key, &values),
+            || (usize::from(result.is_ok()), 4),
+        );
         result
     }
 
@@ -138,11 +152,14 @@ impl v2::HostConnection for HostState {
     ) -> Result<Vec<String>, v2::Error> {
         let mut conn = self.redis_conn(&c)?;
         let result: Result<Vec<String>, _> = conn.smembers(&key).await.map_err(other);
-        let (values, bytes) = match &result {
-            Ok(members) => (members.len(), members.iter().map(String::len).sum()),
-            Err(_) => (0, 0),
-        };
-        self.count_redis("smembers", &[key.as_bytes()], values, bytes);
+        self.count_redis(
+            "smembers",
+            || vec![key.as_bytes()],
+            || match &result {
+                Ok(members) => (members.len(), members.iter().map(String::len).sum()),
+                Err(_) => (0, 0),
+            },
+        );
         result
     }
 
@@ -154,8 +171,11 @@ impl v2::HostConnection for HostState {
     ) -> Result<u32, v2::Error> {
         let mut conn = self.redis_conn(&c)?;
         let result = conn.srem(&key, &values).await.map_err(other);
-        let args = [&[key.as_bytes()][..], &as_bytes(&values)].concat();
-        self.count_redis("srem", &args, usize::from(result.is_ok()), 4);
+        self.count_redis(
+            "srem",
+            || key_and(&key, &values),
+            || (usize::from(result.is_ok()), 4),
+        );
         result
     }
 
@@ -178,7 +198,7 @@ impl v2::HostConnection for HostState {
             .await
             .map(|f| f.0)
             .map_err(other);
-        if let Some(calls) = self.calls.as_mut() {
+        self.count_call(REDIS, "execute", || {
             let argument_bytes: usize = arguments
                 .iter()
                 .map(|a| match a {
@@ -186,15 +206,12 @@ impl v2::HostConnection for HostState {
                     RedisParameter::Binary(b) => b.len(),
                 })
                 .sum();
-            let (values, bytes) = match &result {
+            let out = match &result {
                 Ok(items) => (items.len(), items.iter().map(result_bytes).sum()),
                 Err(_) => (0, 0),
             };
-            calls
-                .call(REDIS, "execute")
-                .values_in(1 + arguments.len(), command.len() + argument_bytes)
-                .values_out(values, bytes);
-        }
+            ((1 + arguments.len(), command.len() + argument_bytes), out)
+        });
         result
     }
 
@@ -205,25 +222,29 @@ impl v2::HostConnection for HostState {
 }
 
 impl HostState {
-    /// Counts one call with its arguments (each a value of its byte length) and its result.
-    fn count_redis(
+    /// Counts one call with its arguments (each a value of its byte length) and the
+    /// (values, bytes) of its result.
+    fn count_redis<'a>(
         &mut self,
         method: &'static str,
-        args: &[&[u8]],
-        values_out: usize,
-        bytes_out: usize,
+        args: impl FnOnce() -> Vec<&'a [u8]>,
+        out: impl FnOnce() -> (usize, usize),
     ) {
-        if let Some(calls) = self.calls.as_mut() {
-            calls
-                .call(REDIS, method)
-                .values_in(args.len(), args.iter().map(|a| a.len()).sum())
-                .values_out(values_out, bytes_out);
-        }
+        self.count_call(REDIS, method, || {
+            let args = args();
+            ((args.len(), args.iter().map(|a| a.len()).sum()), out())
+        });
     }
 }
 
 fn as_bytes(strings: &[String]) -> Vec<&[u8]> {
     strings.iter().map(String::as_bytes).collect()
+}
+
+fn key_and<'a>(key: &'a str, values: &'a [String]) -> Vec<&'a [u8]> {
+    std::iter::once(key.as_bytes())
+        .chain(values.iter().map(String::as_bytes))
+        .collect()
 }
 
 fn result_bytes(result: &RedisResult) -> usize {

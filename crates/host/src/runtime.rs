@@ -42,6 +42,23 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// Counts one host call with the `((values, bytes) in, (values, bytes) out)` that `io`
+    /// measures; when the call log is off, `io` is not even called.
+    pub fn count_call(
+        &mut self,
+        interface: &'static str,
+        method: &'static str,
+        io: impl FnOnce() -> ((usize, usize), (usize, usize)),
+    ) {
+        if let Some(calls) = self.calls.as_mut() {
+            let ((values_in, bytes_in), (values_out, bytes_out)) = io();
+            calls
+                .call(interface, method)
+                .values_in(values_in, bytes_in)
+                .values_out(values_out, bytes_out);
+        }
+    }
+
     /// The instance's host-call counters (outgoing HTTP included), for its record.
     pub fn take_calls(&mut self) -> Option<HostCalls> {
         let mut calls = *self.calls.take()?;

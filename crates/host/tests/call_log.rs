@@ -71,6 +71,12 @@ async fn http_requests_count_each_host_call_value_and_byte() {
     assert_eq!((status, body.as_str()), (200, "Ok(())"));
     let (status, body) = get(&format!("{base}/kv-get?op=kv&action=get&key=k1")).await;
     assert_eq!((status, body.as_str()), (200, "Ok(Some(\"abc\"))"));
+    let (status, body) = get(&format!("{base}/kv-exists?op=kv&action=exists&key=k1")).await;
+    assert_eq!((status, body.as_str()), (200, "Ok(true)"));
+    let (status, body) = get(&format!("{base}/kv-keys?op=kv&action=keys")).await;
+    assert_eq!((status, body.as_str()), (200, "Ok([\"k1\"])"));
+    let (status, body) = get(&format!("{base}/kv-delete?op=kv&action=delete&key=k1")).await;
+    assert_eq!((status, body.as_str()), (200, "Ok(())"));
 
     let statements = [
         "SELECT 1::int4, 'abc'::text, NULL::text",
@@ -100,13 +106,19 @@ async fn http_requests_count_each_host_call_value_and_byte() {
             { "fn": "set", "key": "a", "value": "xyz" },
             { "fn": "get", "key": "a" },
             { "fn": "execute", "command": "MGET", "args": ["a", "nope"] },
+            { "fn": "publish", "channel": "ch", "payload": "pp" },
+            { "fn": "incr", "key": "n" },
+            { "fn": "sadd", "key": "s", "values": ["x", "yy"] },
+            { "fn": "smembers", "key": "s" },
+            { "fn": "srem", "key": "s", "values": ["x"] },
+            { "fn": "del", "keys": ["a", "n"] },
         ]}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
-        r#"["Ok(())","Ok(Some(\"xyz\"))","Ok(Binary(xyz), Nil)"]"#
+        r#"["Ok(())","Ok(Some(\"xyz\"))","Ok(Binary(xyz), Nil)","Ok(())","Ok(1)","Ok(2)","Ok([\"x\", \"yy\"])","Ok(1)","Ok(2)"]"#
     );
 
     // Refused (nothing listens there), but the call was made.
@@ -116,8 +128,8 @@ async fn http_requests_count_each_host_call_value_and_byte() {
     .await;
     assert_eq!(status, 200);
 
-    let records = records(&log, 8).await;
-    assert_eq!(records.len(), 8, "{records:#?}");
+    let records = records(&log, 11).await;
+    assert_eq!(records.len(), 11, "{records:#?}");
 
     let hello = record_for(&records, "/hello");
     assert_eq!(
@@ -142,6 +154,18 @@ async fn http_requests_count_each_host_call_value_and_byte() {
         record_for(&records, "/kv-get")["interfaces"],
         json!({ "key_value": interface(&[("get", 1), ("open", 1)], 2, "default".len() + "k1".len(), 1, 3) })
     );
+    assert_eq!(
+        record_for(&records, "/kv-exists")["interfaces"],
+        json!({ "key_value": interface(&[("exists", 1), ("open", 1)], 2, "default".len() + "k1".len(), 1, 1) })
+    );
+    assert_eq!(
+        record_for(&records, "/kv-keys")["interfaces"],
+        json!({ "key_value": interface(&[("get-keys", 1), ("open", 1)], 1, "default".len(), 1, "k1".len()) })
+    );
+    assert_eq!(
+        record_for(&records, "/kv-delete")["interfaces"],
+        json!({ "key_value": interface(&[("delete", 1), ("open", 1)], 2, "default".len() + "k1".len(), 0, 0) })
+    );
 
     let pg = record_for(&records, "/pg");
     assert_eq!(pg["total_calls"], 6);
@@ -164,14 +188,19 @@ async fn http_requests_count_each_host_call_value_and_byte() {
         })
     );
 
+    // Per call, (values, bytes) in and out: open (1, url); set a xyz (2, 4); get a (1, 1) ->
+    // (1, 3); execute MGET a nope (3, 9) -> [xyz, nil] (2, 3); publish ch pp (2, 4); incr n
+    // (1, 1) -> (1, 8); sadd s x yy (3, 4) -> (1, 4); smembers s (1, 1) -> [x, yy] (2, 3);
+    // srem s x (2, 2) -> (1, 4); del a n (2, 2) -> (1, 4).
     assert_eq!(
         record_for(&records, "/redis")["interfaces"],
         json!({ "redis": interface(
-            &[("execute", 1), ("get", 1), ("open", 1), ("set", 1)],
-            1 + 2 + 1 + 3,
-            redis.url().len() + "axyz".len() + "a".len() + "MGETanope".len(),
-            1 + 2,
-            3 + 3,
+            &[("del", 1), ("execute", 1), ("get", 1), ("incr", 1), ("open", 1), ("publish", 1),
+              ("sadd", 1), ("set", 1), ("smembers", 1), ("srem", 1)],
+            1 + 2 + 1 + 3 + 2 + 1 + 3 + 1 + 2 + 2,
+            redis.url().len() + 4 + 1 + 9 + 4 + 1 + 4 + 1 + 2 + 2,
+            1 + 2 + 1 + 1 + 2 + 1 + 1,
+            3 + 3 + 8 + 4 + 3 + 4 + 4,
         ) })
     );
 
