@@ -222,29 +222,76 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
 }
 
 /// Compiles `path`; with the cache on, a component compiled before by the same wasmtime with
-/// the same settings is loaded from the cache instead (and the log says which).
-pub fn compile(
-    engine: &Engine,
-    cache: Option<&Cache>,
-    id: &str,
-    path: &Path,
-) -> anyhow::Result<Component> {
+/// the same settings is loaded from the cache instead.
+pub fn compile(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read component {}", path.display()))?;
-    let hits_before = cache.map(Cache::cache_hits);
-    let started = std::time::Instant::now();
-    let component = Component::new(engine, &bytes)
+    Component::new(engine, &bytes)
         .map_err(anyhow::Error::from)
-        .with_context(|| format!("cannot compile component {}", path.display()))?;
-    let how = match (hits_before, cache.map(Cache::cache_hits)) {
-        (Some(before), Some(after)) if after > before => "loaded from the compilation cache",
-        _ => "compiled",
-    };
+        .with_context(|| format!("cannot compile component {}", path.display()))
+}
+
+/// Compiles every distinct `.wasm` of the app once, on as many threads as there are cores (a
+/// cache hit is mostly single-threaded reading, hashing and decompressing), and logs how many
+/// came from the cache.
+fn compile_all(
+    engine: &Engine,
+    cache: Option<&Cache>,
+    app: &App,
+) -> anyhow::Result<HashMap<PathBuf, Component>> {
+    // Each distinct source with the first component that uses it (for error messages).
+    let mut sources: Vec<(&Path, &str)> = Vec::new();
+    for (id, cfg) in &app.components {
+        if !sources.iter().any(|(path, _)| *path == cfg.source) {
+            sources.push((&cfg.source, id));
+        }
+    }
+    let started = std::time::Instant::now();
+    let hits_before = cache.map_or(0, Cache::cache_hits);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(sources.len());
+    let compiled: Vec<(usize, anyhow::Result<Component>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((path, id)) = sources.get(i) else {
+                            return done;
+                        };
+                        let result =
+                            compile(engine, path).with_context(|| format!("component '{id}'"));
+                        done.push((i, result));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut components = HashMap::new();
+    let mut compiled = compiled;
+    compiled.sort_by_key(|(i, _)| *i);
+    for (i, result) in compiled {
+        components.insert(sources[i].0.to_path_buf(), result?);
+    }
+    if components.len() != sources.len() {
+        anyhow::bail!("a compilation thread panicked");
+    }
+    let from_cache = cache.map_or(0, Cache::cache_hits) - hits_before;
     tracing::info!(
-        "component '{id}' {how} in {} ms",
-        started.elapsed().as_millis()
+        "{} components from {} .wasm files ready in {} ms: {from_cache} loaded from the compilation cache, {} compiled",
+        app.components.len(),
+        sources.len(),
+        started.elapsed().as_millis(),
+        sources.len().saturating_sub(from_cache),
     );
-    Ok(component)
+    Ok(components)
 }
 
 impl Runtime {
@@ -254,12 +301,11 @@ impl Runtime {
         let linker = linker(&engine)?;
         let kv = Arc::new(KvStores::new(app.kv_stores.clone()));
         let call_log = CallLog::from_env()?.map(Arc::new);
+        let compiled = compile_all(&engine, cache.as_ref(), app)?;
         let mut components = HashMap::new();
         for (id, cfg) in &app.components {
-            let component = compile(&engine, cache.as_ref(), id, &cfg.source)
-                .with_context(|| format!("component '{id}'"))?;
             let pre = linker
-                .instantiate_pre(&component)
+                .instantiate_pre(&compiled[&cfg.source])
                 .map_err(anyhow::Error::from)
                 .with_context(|| {
                     format!("component '{id}' imports something this host does not provide")

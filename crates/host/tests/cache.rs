@@ -1,7 +1,7 @@
 //! wasmtime's compilation cache, configured as `spin up` configures it: on by default,
 //! `--cache <file>` / `WASMTIME_CACHE_FILE` for a configuration file, `--disable-cache` /
 //! `DISABLE_WASMTIME_CACHE` to turn it off; `TODO_HOST_CACHE_DIR` moves its directory. The host
-//! logs, per component, whether it compiled it or loaded it from the cache.
+//! logs how many of its `.wasm` files it compiled and how many it loaded from the cache.
 
 mod common;
 
@@ -21,8 +21,8 @@ component = "web"
 source = "../../../../../target/wasm32-wasip2/release/fixture_http.wasm"
 "#;
 
-const COMPILED: &str = "component 'web' compiled";
-const FROM_CACHE: &str = "component 'web' loaded from the compilation cache";
+const COMPILED: &str = "0 loaded from the compilation cache, 1 compiled";
+const FROM_CACHE: &str = "1 loaded from the compilation cache, 0 compiled";
 
 /// Starts the host, checks that it serves, and returns what it printed once it has said how
 /// it got the component (its log goes to stderr, read apart from the stdout readiness line).
@@ -34,7 +34,7 @@ fn start(app: &TestApp, env: &[(&str, String)]) -> String {
     let host = builder.spawn();
     let resp = blocking_get(&format!("{}/?op=hello", host.base_url()));
     assert_eq!(resp, "hello", "{}", host.output());
-    host.wait_for_output("component 'web' ", Duration::from_secs(60));
+    host.wait_for_output("loaded from the compilation cache", Duration::from_secs(60));
     host.output()
 }
 
@@ -140,4 +140,18 @@ fn hosts_started_together_share_one_cold_cache() {
     assert_eq!(cache_entries(&dir), 1);
     let after = start(&app, &[("TODO_HOST_CACHE_DIR", dir.display().to_string())]);
     assert!(after.contains(FROM_CACHE), "{after}");
+}
+
+#[test]
+fn components_sharing_a_wasm_file_compile_it_once() {
+    let app = app_from_text(&format!(
+        "{APP}\n[[trigger.http]]\nroute = \"/twin/...\"\ncomponent = \"twin\"\n\
+         [component.twin]\nsource = \"../../../../../target/wasm32-wasip2/release/fixture_http.wasm\"\n"
+    ));
+    let out = start(&app, &[("DISABLE_WASMTIME_CACHE", "1".into())]);
+    assert!(
+        out.contains("2 components from 1 .wasm files ready in"),
+        "{out}"
+    );
+    assert!(out.contains(COMPILED), "{out}");
 }
