@@ -84,7 +84,7 @@ pub struct RedisSubscription {
 pub struct CronJob {
     pub component: String,
     pub expression: String,
-    pub schedule: cron::Schedule,
+    pub schedule: crate::cron_trigger::Schedule,
 }
 
 /// How a key-value label is backed.

@@ -18,6 +18,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView as _;
 
+use crate::call_log::{CallLog, HostCalls, Invocation};
 use crate::routing::{path_match_header, RouteMatch, Router};
 use crate::runtime::{HostState, LoadedComponent};
 
@@ -135,6 +136,18 @@ impl HttpTrigger {
         m: &RouteMatch,
         client: SocketAddr,
     ) -> anyhow::Result<Response<HyperOutgoingBody>> {
+        let logged = component
+            .loaded
+            .runtime
+            .call_log
+            .clone()
+            .map(|log| LoggedRequest {
+                log,
+                component: component.loaded.id().to_string(),
+                method: req.method().to_string(),
+                route: m.raw_route.clone(),
+                path: req.uri().path().to_string(),
+            });
         let req = prepare_request(req, m, client, self.listen, &self.base)?;
         let mut store = component.loaded.new_store(&self.engine);
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -159,17 +172,65 @@ impl HttpTrigger {
             if let Err(e) = &result {
                 tracing::error!("component '{id}' trapped: {e:?}");
             }
-            result
+            (result, store.data_mut().take_calls())
         });
         match rx.await {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(code)) => anyhow::bail!("guest returned an error response: {code:?}"),
-            Err(_) => match task.await {
-                Ok(Ok(())) => anyhow::bail!("guest did not set a response"),
-                Ok(Err(e)) => Err(anyhow::Error::from(e).context("guest failed before responding")),
-                Err(e) => Err(anyhow::Error::from(e).context("guest task panicked")),
-            },
+            Ok(Ok(resp)) => {
+                if let Some(logged) = logged {
+                    // The record is complete when the instance is done (a streamed body
+                    // included), which may be long after the response head went out.
+                    let status = resp.status().as_u16();
+                    tokio::spawn(async move {
+                        if let Ok((_, Some(calls))) = task.await {
+                            logged.write(status, &calls);
+                        }
+                    });
+                }
+                Ok(resp)
+            }
+            Ok(Err(code)) => {
+                if let Some(logged) = logged {
+                    if let Ok((_, Some(calls))) = task.await {
+                        logged.write(500, &calls);
+                    }
+                }
+                anyhow::bail!("guest returned an error response: {code:?}")
+            }
+            Err(_) => {
+                let finished = task.await;
+                if let (Some(logged), Ok((_, Some(calls)))) = (logged, &finished) {
+                    logged.write(500, calls);
+                }
+                match finished {
+                    Ok((Ok(()), _)) => anyhow::bail!("guest did not set a response"),
+                    Ok((Err(e), _)) => {
+                        Err(anyhow::Error::from(e).context("guest failed before responding"))
+                    }
+                    Err(e) => Err(anyhow::Error::from(e).context("guest task panicked")),
+                }
+            }
         }
+    }
+}
+
+/// What the host-call record of one request needs, taken before the request is handed over.
+struct LoggedRequest {
+    log: Arc<CallLog>,
+    component: String,
+    method: String,
+    route: String,
+    path: String,
+}
+
+impl LoggedRequest {
+    fn write(&self, status: u16, calls: &HostCalls) {
+        let invocation = Invocation::Http {
+            method: &self.method,
+            route: &self.route,
+            path: &self.path,
+            status,
+        };
+        self.log.write(&self.component, &invocation, calls);
     }
 }
 

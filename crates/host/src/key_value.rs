@@ -11,6 +11,7 @@ use wasmtime::component::Resource;
 
 use crate::app::KvBackend;
 use crate::bindings::imports::fermyon::spin2_0_0::key_value::{self as kv, Error};
+use crate::call_log::KEY_VALUE;
 use crate::runtime::HostState;
 
 #[derive(Clone)]
@@ -113,6 +114,7 @@ impl kv::Host for HostState {}
 
 impl kv::HostStore for HostState {
     async fn open(&mut self, label: String) -> Result<Resource<StoreHandle>, Error> {
+        self.count_call(KEY_VALUE, "open", || ((1, label.len()), (0, 0)));
         if !self.component.config.key_value_stores.contains(&label) {
             return Err(Error::AccessDenied);
         }
@@ -127,23 +129,15 @@ impl kv::HostStore for HostState {
         s: Resource<StoreHandle>,
         key: String,
     ) -> Result<Option<Vec<u8>>, Error> {
-        let store = self.store(&s)?;
-        match &store.backend {
-            Backend::Sqlite(c) => store.sqlite(c, |conn, label| {
-                use rusqlite::OptionalExtension;
-                conn.prepare_cached(
-                    "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                )?
-                .query_row(rusqlite::params![label, key], |row| {
-                    row.get::<_, Vec<u8>>(0)
-                })
-                .optional()
-            }),
-            Backend::Redis(conn) => {
-                let mut conn = conn.clone();
-                conn.get::<_, Option<Vec<u8>>>(&key).await.map_err(other)
-            }
-        }
+        let result = self.kv_get(&s, &key).await;
+        self.count_call(KEY_VALUE, "get", || {
+            let out = match &result {
+                Ok(Some(v)) => (1, v.len()),
+                _ => (0, 0),
+            };
+            ((1, key.len()), out)
+        });
+        result
     }
 
     async fn set(
@@ -152,6 +146,7 @@ impl kv::HostStore for HostState {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), Error> {
+        self.count_call(KEY_VALUE, "set", || ((2, key.len() + value.len()), (0, 0)));
         let store = self.store(&s)?;
         match &store.backend {
             Backend::Sqlite(c) => store.sqlite(c, |conn, label| {
@@ -171,6 +166,7 @@ impl kv::HostStore for HostState {
     }
 
     async fn delete(&mut self, s: Resource<StoreHandle>, key: String) -> Result<(), Error> {
+        self.count_call(KEY_VALUE, "delete", || ((1, key.len()), (0, 0)));
         let store = self.store(&s)?;
         match &store.backend {
             Backend::Sqlite(c) => store.sqlite(c, |conn, label| {
@@ -187,7 +183,58 @@ impl kv::HostStore for HostState {
     }
 
     async fn exists(&mut self, s: Resource<StoreHandle>, key: String) -> Result<bool, Error> {
-        let store = self.store(&s)?;
+        let result = self.kv_exists(&s, &key).await;
+        self.count_call(KEY_VALUE, "exists", || {
+            ((1, key.len()), (usize::from(result.is_ok()), 1))
+        });
+        result
+    }
+
+    async fn get_keys(&mut self, s: Resource<StoreHandle>) -> Result<Vec<String>, Error> {
+        let result = self.kv_get_keys(&s).await;
+        self.count_call(KEY_VALUE, "get-keys", || {
+            let out = match &result {
+                Ok(keys) => (keys.len(), keys.iter().map(String::len).sum()),
+                Err(_) => (0, 0),
+            };
+            ((0, 0), out)
+        });
+        result
+    }
+
+    async fn drop(&mut self, s: Resource<StoreHandle>) -> wasmtime::Result<()> {
+        self.table.delete(s)?;
+        Ok(())
+    }
+}
+
+impl HostState {
+    async fn kv_get(
+        &mut self,
+        s: &Resource<StoreHandle>,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let store = self.store(s)?;
+        match &store.backend {
+            Backend::Sqlite(c) => store.sqlite(c, |conn, label| {
+                use rusqlite::OptionalExtension;
+                conn.prepare_cached(
+                    "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
+                )?
+                .query_row(rusqlite::params![label, key], |row| {
+                    row.get::<_, Vec<u8>>(0)
+                })
+                .optional()
+            }),
+            Backend::Redis(conn) => {
+                let mut conn = conn.clone();
+                conn.get::<_, Option<Vec<u8>>>(key).await.map_err(other)
+            }
+        }
+    }
+
+    async fn kv_exists(&mut self, s: &Resource<StoreHandle>, key: &str) -> Result<bool, Error> {
+        let store = self.store(s)?;
         match &store.backend {
             Backend::Sqlite(c) => store.sqlite(c, |conn, label| {
                 conn.prepare_cached(
@@ -197,13 +244,13 @@ impl kv::HostStore for HostState {
             }),
             Backend::Redis(conn) => {
                 let mut conn = conn.clone();
-                conn.exists(&key).await.map_err(other)
+                conn.exists(key).await.map_err(other)
             }
         }
     }
 
-    async fn get_keys(&mut self, s: Resource<StoreHandle>) -> Result<Vec<String>, Error> {
-        let store = self.store(&s)?;
+    async fn kv_get_keys(&mut self, s: &Resource<StoreHandle>) -> Result<Vec<String>, Error> {
+        let store = self.store(s)?;
         match &store.backend {
             Backend::Sqlite(c) => store.sqlite(c, |conn, label| {
                 let mut stmt =
@@ -218,10 +265,5 @@ impl kv::HostStore for HostState {
                 conn.keys("*").await.map_err(other)
             }
         }
-    }
-
-    async fn drop(&mut self, s: Resource<StoreHandle>) -> wasmtime::Result<()> {
-        self.table.delete(s)?;
-        Ok(())
     }
 }

@@ -28,6 +28,8 @@ pub mod variables;
 #[doc(hidden)]
 pub mod bindings;
 #[doc(hidden)]
+pub mod call_log;
+#[doc(hidden)]
 pub mod cron_trigger;
 #[doc(hidden)]
 pub mod host_variables;

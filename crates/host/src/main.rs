@@ -82,6 +82,8 @@ struct UpArgs {
     /// Run only these components (and only the triggers that name them).
     #[arg(short = 'c', long = "component-id")]
     component_id: Vec<String>,
+    #[command(flatten)]
+    cache: runtime::CacheOptions,
 }
 
 fn main() -> ExitCode {
@@ -188,7 +190,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         env: &env,
     })?;
 
-    let rt = tokio::task::block_in_place(|| runtime::Runtime::load(&app))?;
+    let rt = tokio::task::block_in_place(|| runtime::Runtime::load(&app, &args.cache))?;
     let engine = rt.engine.clone();
 
     // HTTP trigger.

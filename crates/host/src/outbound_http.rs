@@ -11,11 +11,20 @@ use crate::runtime::ComponentRuntime;
 
 pub struct OutboundHttpHooks {
     component: Arc<ComponentRuntime>,
+    /// Requests sent, counted for the host-call log.
+    requests: u64,
 }
 
 impl OutboundHttpHooks {
     pub fn new(component: Arc<ComponentRuntime>) -> Self {
-        Self { component }
+        Self {
+            component,
+            requests: 0,
+        }
+    }
+
+    pub fn take_request_count(&mut self) -> u64 {
+        std::mem::take(&mut self.requests)
     }
 
     fn allowed(&self, uri: &http::Uri) -> bool {
@@ -55,6 +64,7 @@ impl WasiHttpHooks for OutboundHttpHooks {
         fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> ResponseFuture {
         drop(fut);
+        self.requests += 1;
         if !self.allowed(request.uri()) {
             tracing::error!(
                 "component '{}' tried an HTTP request to {}, which is not in its allowed_outbound_hosts",

@@ -15,6 +15,7 @@ use wasmtime::component::Resource;
 use crate::bindings::imports::spin::postgres::postgres::{
     self as v4, Column, DbDataType, DbValue, ParameterValue, RowSet,
 };
+use crate::call_log::PG;
 use crate::pg_types::{Interval, PgNull, PgRange, RawBytes};
 use crate::runtime::HostState;
 
@@ -150,6 +151,7 @@ impl v4::Host for HostState {}
 
 impl v4::HostConnection for HostState {
     async fn open(&mut self, address: String) -> Result<Resource<PgConnection>, v4::Error> {
+        self.count_call(PG, "open", || ((1, address.len()), (0, 0)));
         let component = self.component.clone();
         if let Err(reason) = check_allowed(&address, &component.config.allowed_hosts) {
             tracing::error!(
@@ -177,19 +179,81 @@ impl v4::HostConnection for HostState {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> Result<RowSet, v4::Error> {
-        let params = convert_params(&params, v4::Error::BadParameter)?;
+        let result = self.run_query(conn, &statement, &params).await;
+        let zero_rows = matches!(&result, Ok(rows) if rows.rows.is_empty());
+        if let Some(calls) = self.calls.as_mut() {
+            let counts = calls.call(PG, "query");
+            counts.values_in(params.len(), statement.len() + params_bytes(&params));
+            if let Ok(rows) = &result {
+                let values = rows.rows.iter().map(Vec::len).sum();
+                let bytes = rows.rows.iter().flatten().map(db_value_bytes).sum();
+                counts.values_out(values, bytes);
+            }
+            if zero_rows {
+                counts.zero_row_queries += 1;
+            }
+        }
+        if zero_rows && ZeroRowQuery::current() == ZeroRowQuery::Error {
+            let message = zero_row_error(&statement);
+            tracing::error!("component '{}': {message}", self.component.config.id);
+            return Err(v4::Error::QueryFailed(v4::QueryError::Text(message)));
+        }
+        result
+    }
+
+    async fn execute(
+        &mut self,
+        conn: Resource<PgConnection>,
+        statement: String,
+        params: Vec<ParameterValue>,
+    ) -> Result<u64, v4::Error> {
+        let result = self.run_execute(conn, &statement, &params).await;
+        self.count_call(PG, "execute", || {
+            let out = if result.is_ok() { (1, 8) } else { (0, 0) };
+            ((params.len(), statement.len() + params_bytes(&params)), out)
+        });
+        result
+    }
+
+    async fn drop(&mut self, conn: Resource<PgConnection>) -> wasmtime::Result<()> {
+        // Dropping the deadpool object returns the server connection to the pool, as is.
+        self.table.delete(conn)?;
+        Ok(())
+    }
+}
+
+impl HostState {
+    #[allow(clippy::result_large_err)] // the WIT interface's own error type, as the pg4 methods return
+    async fn run_execute(
+        &mut self,
+        conn: Resource<PgConnection>,
+        statement: &str,
+        params: &[ParameterValue],
+    ) -> Result<u64, v4::Error> {
+        // Spin reports parameter conversion errors of `execute` as ValueConversionFailed.
+        let params = convert_params(params, v4::Error::ValueConversionFailed)?;
+        let refs = param_refs(&params);
+        self.client(&conn)?
+            .execute(statement, &refs)
+            .await
+            .map_err(query_failed)
+    }
+
+    #[allow(clippy::result_large_err)] // the WIT interface's own error type, as the pg4 methods return
+    async fn run_query(
+        &mut self,
+        conn: Resource<PgConnection>,
+        statement: &str,
+        params: &[ParameterValue],
+    ) -> Result<RowSet, v4::Error> {
+        let params = convert_params(params, v4::Error::BadParameter)?;
         let refs = param_refs(&params);
         let rows = self
             .client(&conn)?
-            .query(statement.as_str(), &refs)
+            .query(statement, &refs)
             .await
             .map_err(query_failed)?;
         if rows.is_empty() {
-            if ZeroRowQuery::current() == ZeroRowQuery::Error {
-                let message = zero_row_error(&statement);
-                tracing::error!("component '{}': {message}", self.component.config.id);
-                return Err(v4::Error::QueryFailed(v4::QueryError::Text(message)));
-            }
             return Ok(RowSet {
                 columns: vec![],
                 rows: vec![],
@@ -209,27 +273,6 @@ impl v4::HostConnection for HostState {
             .collect::<anyhow::Result<Vec<_>>>()
             .map_err(|e| v4::Error::QueryFailed(v4::QueryError::Text(format!("{e:?}"))))?;
         Ok(RowSet { columns, rows })
-    }
-
-    async fn execute(
-        &mut self,
-        conn: Resource<PgConnection>,
-        statement: String,
-        params: Vec<ParameterValue>,
-    ) -> Result<u64, v4::Error> {
-        // Spin reports parameter conversion errors of `execute` as ValueConversionFailed.
-        let params = convert_params(&params, v4::Error::ValueConversionFailed)?;
-        let refs = param_refs(&params);
-        self.client(&conn)?
-            .execute(statement.as_str(), &refs)
-            .await
-            .map_err(query_failed)
-    }
-
-    async fn drop(&mut self, conn: Resource<PgConnection>) -> wasmtime::Result<()> {
-        // Dropping the deadpool object returns the server connection to the pool, as is.
-        self.table.delete(conn)?;
-        Ok(())
     }
 }
 
@@ -511,6 +554,45 @@ fn to_sql_parameter(value: &ParameterValue) -> anyhow::Result<BoxedParam> {
             Box::new(PgRange::from_bounds(d(lo)?, d(hi)?))
         }
     })
+}
+
+/// Bytes of one value crossing the boundary, for the host-call log: the length of text and
+/// binary payloads, the WIT width of fixed-size values.
+macro_rules! value_bytes {
+    ($value:expr, $ty:ident $(, $extra:pat => $extra_bytes:expr)*) => {{
+        use $ty as V;
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        match $value {
+            V::Boolean(_) | V::Int8(_) => 1,
+            V::Int16(_) => 2,
+            V::Int32(_) | V::Floating32(_) => 4,
+            V::Int64(_) | V::Floating64(_) | V::Timestamp(_) => 8,
+            V::Str(s) | V::Uuid(s) | V::Decimal(s) => s.len(),
+            V::Binary(b) | V::Jsonb(b) => b.len(),
+            V::Date(_) => 6,
+            V::Time(_) => 7,
+            V::Datetime(_) => 13,
+            V::Interval(_) => 16,
+            V::RangeInt32(_) => 10,
+            V::RangeInt64(_) => 18,
+            V::RangeDecimal((lo, hi)) => {
+                lo.as_ref().map_or(0, |(d, _)| d.len() + 1) + hi.as_ref().map_or(0, |(d, _)| d.len() + 1)
+            }
+            V::ArrayInt32(a) => 4 * a.len(),
+            V::ArrayInt64(a) => 8 * a.len(),
+            V::ArrayDecimal(a) | V::ArrayStr(a) => a.iter().map(text).sum(),
+            V::DbNull => 0,
+            $($extra => $extra_bytes,)*
+        }
+    }};
+}
+
+fn db_value_bytes(value: &DbValue) -> usize {
+    value_bytes!(value, DbValue, DbValue::Unsupported(raw) => raw.len())
+}
+
+fn params_bytes(params: &[ParameterValue]) -> usize {
+    params.iter().map(|p| value_bytes!(p, ParameterValue)).sum()
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use wasmtime::component::Resource;
 use crate::bindings::imports::fermyon::spin2_0_0::redis::{
     self as v2, RedisParameter, RedisResult,
 };
+use crate::call_log::REDIS;
 use crate::runtime::HostState;
 
 pub struct RedisConnection {
@@ -34,6 +35,7 @@ impl v2::Host for HostState {}
 
 impl v2::HostConnection for HostState {
     async fn open(&mut self, address: String) -> Result<Resource<RedisConnection>, v2::Error> {
+        self.count_redis("open", || vec![address.as_bytes()], || (0, 0));
         let cfg = &self.component.config;
         if !cfg.allowed_hosts.allows_url(&address) {
             tracing::error!(
@@ -59,6 +61,7 @@ impl v2::HostConnection for HostState {
         channel: String,
         payload: Vec<u8>,
     ) -> Result<(), v2::Error> {
+        self.count_redis("publish", || vec![channel.as_bytes(), &payload], || (0, 0));
         let mut conn = self.redis_conn(&c)?;
         let () = conn.publish(&channel, &payload).await.map_err(other)?;
         Ok(())
@@ -70,7 +73,16 @@ impl v2::HostConnection for HostState {
         key: String,
     ) -> Result<Option<Vec<u8>>, v2::Error> {
         let mut conn = self.redis_conn(&c)?;
-        conn.get::<_, Option<Vec<u8>>>(&key).await.map_err(other)
+        let result = conn.get::<_, Option<Vec<u8>>>(&key).await.map_err(other);
+        self.count_redis(
+            "get",
+            || vec![key.as_bytes()],
+            || match &result {
+                Ok(Some(v)) => (1, v.len()),
+                _ => (0, 0),
+            },
+        );
+        result
     }
 
     async fn set(
@@ -79,6 +91,7 @@ impl v2::HostConnection for HostState {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), v2::Error> {
+        self.count_redis("set", || vec![key.as_bytes(), &value], || (0, 0));
         let mut conn = self.redis_conn(&c)?;
         let () = conn.set(&key, &value).await.map_err(other)?;
         Ok(())
@@ -86,7 +99,13 @@ impl v2::HostConnection for HostState {
 
     async fn incr(&mut self, c: Resource<RedisConnection>, key: String) -> Result<i64, v2::Error> {
         let mut conn = self.redis_conn(&c)?;
-        conn.incr(&key, 1).await.map_err(other)
+        let result = conn.incr(&key, 1).await.map_err(other);
+        self.count_redis(
+            "incr",
+            || vec![key.as_bytes()],
+            || (usize::from(result.is_ok()), 8),
+        );
+        result
     }
 
     async fn del(
@@ -95,7 +114,13 @@ impl v2::HostConnection for HostState {
         keys: Vec<String>,
     ) -> Result<u32, v2::Error> {
         let mut conn = self.redis_conn(&c)?;
-        conn.del(&keys).await.map_err(other)
+        let result = conn.del(&keys).await.map_err(other);
+        self.count_redis(
+            "del",
+            || as_bytes(&keys),
+            || (usize::from(result.is_ok()), 4),
+        );
+        result
     }
 
     async fn sadd(
@@ -105,13 +130,19 @@ impl v2::HostConnection for HostState {
         values: Vec<String>,
     ) -> Result<u32, v2::Error> {
         let mut conn = self.redis_conn(&c)?;
-        conn.sadd(&key, &values).await.map_err(|e| {
+        let result = conn.sadd(&key, &values).await.map_err(|e| {
             if e.kind() == redis::ErrorKind::TypeError {
                 v2::Error::TypeError
             } else {
                 other(e)
             }
-        })
+        });
+        self.count_redis(
+            "sadd",
+            || key_and(&key, &values),
+            || (usize::from(result.is_ok()), 4),
+        );
+        result
     }
 
     async fn smembers(
@@ -120,7 +151,16 @@ impl v2::HostConnection for HostState {
         key: String,
     ) -> Result<Vec<String>, v2::Error> {
         let mut conn = self.redis_conn(&c)?;
-        conn.smembers(&key).await.map_err(other)
+        let result: Result<Vec<String>, _> = conn.smembers(&key).await.map_err(other);
+        self.count_redis(
+            "smembers",
+            || vec![key.as_bytes()],
+            || match &result {
+                Ok(members) => (members.len(), members.iter().map(String::len).sum()),
+                Err(_) => (0, 0),
+            },
+        );
+        result
     }
 
     async fn srem(
@@ -130,7 +170,13 @@ impl v2::HostConnection for HostState {
         values: Vec<String>,
     ) -> Result<u32, v2::Error> {
         let mut conn = self.redis_conn(&c)?;
-        conn.srem(&key, &values).await.map_err(other)
+        let result = conn.srem(&key, &values).await.map_err(other);
+        self.count_redis(
+            "srem",
+            || key_and(&key, &values),
+            || (usize::from(result.is_ok()), 4),
+        );
+        result
     }
 
     async fn execute(
@@ -141,19 +187,72 @@ impl v2::HostConnection for HostState {
     ) -> Result<Vec<RedisResult>, v2::Error> {
         let mut conn = self.redis_conn(&c)?;
         let mut cmd = redis::cmd(&command);
-        for a in arguments {
+        for a in &arguments {
             match a {
-                RedisParameter::Int64(v) => cmd.arg(v),
+                RedisParameter::Int64(v) => cmd.arg(*v),
                 RedisParameter::Binary(v) => cmd.arg(v),
             };
         }
-        let results: Flattened = cmd.query_async(&mut conn).await.map_err(other)?;
-        Ok(results.0)
+        let result = cmd
+            .query_async::<Flattened>(&mut conn)
+            .await
+            .map(|f| f.0)
+            .map_err(other);
+        self.count_call(REDIS, "execute", || {
+            let argument_bytes: usize = arguments
+                .iter()
+                .map(|a| match a {
+                    RedisParameter::Int64(_) => 8,
+                    RedisParameter::Binary(b) => b.len(),
+                })
+                .sum();
+            let out = match &result {
+                Ok(items) => (items.len(), items.iter().map(result_bytes).sum()),
+                Err(_) => (0, 0),
+            };
+            ((1 + arguments.len(), command.len() + argument_bytes), out)
+        });
+        result
     }
 
     async fn drop(&mut self, c: Resource<RedisConnection>) -> wasmtime::Result<()> {
         self.table.delete(c)?;
         Ok(())
+    }
+}
+
+impl HostState {
+    /// Counts one call with its arguments (each a value of its byte length) and the
+    /// (values, bytes) of its result.
+    fn count_redis<'a>(
+        &mut self,
+        method: &'static str,
+        args: impl FnOnce() -> Vec<&'a [u8]>,
+        out: impl FnOnce() -> (usize, usize),
+    ) {
+        self.count_call(REDIS, method, || {
+            let args = args();
+            ((args.len(), args.iter().map(|a| a.len()).sum()), out())
+        });
+    }
+}
+
+fn as_bytes(strings: &[String]) -> Vec<&[u8]> {
+    strings.iter().map(String::as_bytes).collect()
+}
+
+fn key_and<'a>(key: &'a str, values: &'a [String]) -> Vec<&'a [u8]> {
+    std::iter::once(key.as_bytes())
+        .chain(values.iter().map(String::as_bytes))
+        .collect()
+}
+
+fn result_bytes(result: &RedisResult) -> usize {
+    match result {
+        RedisResult::Nil => 0,
+        RedisResult::Status(s) => s.len(),
+        RedisResult::Int64(_) => 8,
+        RedisResult::Binary(b) => b.len(),
     }
 }
 

@@ -11,6 +11,7 @@ use wasmtime::Engine;
 
 use crate::app::RedisSubscription;
 use crate::bindings::redis_handler::RedisHandlerPre;
+use crate::call_log::Invocation;
 use crate::runtime::{HostState, LoadedComponent};
 
 struct Handler {
@@ -121,7 +122,7 @@ impl Subscriber {
                 let payload = payload.clone();
                 let channel = channel.clone();
                 async move {
-                    if let Err(e) = handle(&engine, &h, &payload).await {
+                    if let Err(e) = handle(&engine, &h, &channel, &payload).await {
                         tracing::error!(
                             "component '{}' failed on a message from channel '{channel}' (dropped): {e:#}",
                             h.loaded.id()
@@ -136,15 +137,31 @@ impl Subscriber {
     }
 }
 
-async fn handle(engine: &Engine, h: &Handler, payload: &Vec<u8>) -> anyhow::Result<()> {
+async fn handle(
+    engine: &Engine,
+    h: &Handler,
+    channel: &str,
+    payload: &Vec<u8>,
+) -> anyhow::Result<()> {
     let mut store = h.loaded.new_store(engine);
-    let instance = h.pre.instantiate_async(&mut store).await?;
-    match instance
-        .fermyon_spin_inbound_redis()
-        .call_handle_message(&mut store, payload)
-        .await?
-    {
-        Ok(()) => Ok(()),
-        Err(e) => anyhow::bail!("handler returned {e:?}"),
+    let result = async {
+        let instance = h.pre.instantiate_async(&mut store).await?;
+        match instance
+            .fermyon_spin_inbound_redis()
+            .call_handle_message(&mut store, payload)
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(e) => anyhow::bail!("handler returned {e:?}"),
+        }
     }
+    .await;
+    if let (Some(log), Some(calls)) = (&h.loaded.runtime.call_log, store.data_mut().take_calls()) {
+        let invocation = Invocation::Redis {
+            channel,
+            ok: result.is_ok(),
+        };
+        log.write(h.loaded.id(), &invocation, &calls);
+    }
+    result
 }

@@ -1,19 +1,21 @@
-//! The wasmtime side: engine (pooling allocator), one linker with every host interface,
-//! compilation (cached on disk), pre-instantiation, and the per-instance store state.
+//! The wasmtime side: engine (pooling allocator, wasmtime's compilation cache configured as
+//! `spin up` configures it), one linker with every host interface, pre-instantiation, and the
+//! per-instance store state.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::app::{App, ComponentConfig};
+use crate::call_log::{CallLog, HostCalls};
 use crate::key_value::KvStores;
 use crate::outbound_http::OutboundHttpHooks;
 use crate::pg::PgPools;
@@ -24,6 +26,8 @@ pub struct ComponentRuntime {
     pub config: ComponentConfig,
     pub pg_pools: PgPools,
     pub kv: Arc<KvStores>,
+    /// Where host-call records go; `None` (the default) means no accounting at all.
+    pub call_log: Option<Arc<CallLog>>,
 }
 
 /// The `T` of every `Store<T>`: one per instance.
@@ -33,6 +37,36 @@ pub struct HostState {
     pub hooks: OutboundHttpHooks,
     pub table: ResourceTable,
     pub component: Arc<ComponentRuntime>,
+    /// This instance's host-call counters, present only when the call log is on.
+    pub calls: Option<Box<HostCalls>>,
+}
+
+impl HostState {
+    /// Counts one host call with the `((values, bytes) in, (values, bytes) out)` that `io`
+    /// measures; when the call log is off, `io` is not even called.
+    pub fn count_call(
+        &mut self,
+        interface: &'static str,
+        method: &'static str,
+        io: impl FnOnce() -> ((usize, usize), (usize, usize)),
+    ) {
+        if let Some(calls) = self.calls.as_mut() {
+            let ((values_in, bytes_in), (values_out, bytes_out)) = io();
+            calls
+                .call(interface, method)
+                .values_in(values_in, bytes_in)
+                .values_out(values_out, bytes_out);
+        }
+    }
+
+    /// The instance's host-call counters (outgoing HTTP included), for its record.
+    pub fn take_calls(&mut self) -> Option<HostCalls> {
+        let mut calls = *self.calls.take()?;
+        for _ in 0..self.hooks.take_request_count() {
+            calls.call(crate::call_log::OUTBOUND_HTTP, "send");
+        }
+        Some(calls)
+    }
 }
 
 impl WasiView for HostState {
@@ -80,6 +114,7 @@ impl LoadedComponent {
                 hooks: OutboundHttpHooks::new(self.runtime.clone()),
                 table: ResourceTable::new(),
                 component: self.runtime.clone(),
+                calls: self.runtime.call_log.as_ref().map(|_| Box::default()),
             },
         )
     }
@@ -100,9 +135,59 @@ fn instance_count() -> u32 {
         .unwrap_or(1000)
 }
 
-pub fn engine() -> anyhow::Result<Engine> {
+/// wasmtime's compilation cache, with `spin up`'s options and environment variables: on by
+/// default with wasmtime's own configuration (`~/.config/wasmtime/config.toml` if it exists,
+/// else the defaults: `~/.cache/wasmtime`), `--cache <file>` for another configuration file,
+/// `--disable-cache` to compile every component at every start. `TODO_HOST_CACHE_DIR` (the
+/// host's own) moves the cache directory, whatever the configuration says.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CacheOptions {
+    /// Wasmtime cache configuration file.
+    #[arg(
+        long = "cache",
+        env = "WASMTIME_CACHE_FILE",
+        conflicts_with = "disable_cache"
+    )]
+    pub cache: Option<PathBuf>,
+    /// Disable Wasmtime cache.
+    #[arg(
+        long = "disable-cache",
+        env = "DISABLE_WASMTIME_CACHE",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub disable_cache: bool,
+}
+
+/// The host's override of the cache directory.
+pub const CACHE_DIR_ENV: &str = "TODO_HOST_CACHE_DIR";
+
+impl CacheOptions {
+    /// The cache to give the engine, `None` when disabled. A configuration file that cannot be
+    /// read or parsed, or a directory that cannot be created, is a start-up error (as in Spin).
+    pub fn cache(&self) -> anyhow::Result<Option<Cache>> {
+        if self.disable_cache {
+            return Ok(None);
+        }
+        let mut config = CacheConfig::from_file(self.cache.as_deref())
+            .map_err(anyhow::Error::from)
+            .context("loading the wasmtime cache configuration")?;
+        if let Some(dir) = std::env::var_os(CACHE_DIR_ENV).filter(|d| !d.is_empty()) {
+            // wasmtime wants an absolute directory.
+            let dir = std::path::absolute(PathBuf::from(dir))
+                .with_context(|| format!("{CACHE_DIR_ENV} is not a usable path"))?;
+            config.with_directory(dir);
+        }
+        Cache::new(config)
+            .map(Some)
+            .map_err(anyhow::Error::from)
+            .context("setting up the wasmtime compilation cache")
+    }
+}
+
+pub fn engine(cache: Option<Cache>) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    config.cache(cache);
     let n = instance_count();
     // Sized as Spin's crates/core does for its default pooling allocator (memories = n,
     // tables = 2n, core instances = 4n), including the memory it keeps resident between
@@ -136,64 +221,91 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     Ok(linker)
 }
 
-/// Where compiled artifacts are cached: `$TODO_HOST_CACHE_DIR`, else `~/.cache/todo-host`.
-fn cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("TODO_HOST_CACHE_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("todo-host"))
-}
-
-/// Compiles `path`, or loads the artifact cached under the hash of the wasm bytes and the
-/// engine's compatibility hash.
+/// Compiles `path`; with the cache on, a component compiled before by the same wasmtime with
+/// the same settings is loaded from the cache instead.
 pub fn compile(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read component {}", path.display()))?;
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut hasher);
-    let engine_hash = hasher.finish();
-    let wasm_hash = hex::encode(Sha256::digest(&bytes));
-    let cached = cache_dir().map(|d| d.join(format!("{wasm_hash}-{engine_hash:016x}.cwasm")));
-    if let Some(cached) = &cached {
-        if cached.exists() {
-            // SAFETY: the file was written by `Component::serialize` of an engine with the same
-            // compatibility hash (it is in the name), in a cache directory only this tool writes.
-            match unsafe { Component::deserialize_file(engine, cached) } {
-                Ok(c) => return Ok(c),
-                Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e}", cached.display()),
-            }
-        }
-    }
-    let component = Component::new(engine, &bytes)
+    Component::new(engine, &bytes)
         .map_err(anyhow::Error::from)
-        .with_context(|| format!("cannot compile component {}", path.display()))?;
-    if let Some(cached) = &cached {
-        let write = || -> anyhow::Result<()> {
-            let dir = cached.parent().context("cache path has no parent")?;
-            std::fs::create_dir_all(dir)?;
-            let tmp = dir.join(format!(".{}.tmp", std::process::id()));
-            std::fs::write(&tmp, component.serialize()?)?;
-            std::fs::rename(&tmp, cached)?;
-            Ok(())
-        };
-        if let Err(e) = write() {
-            tracing::warn!("cannot cache compiled component: {e}");
+        .with_context(|| format!("cannot compile component {}", path.display()))
+}
+
+/// Compiles every distinct `.wasm` of the app once, on as many threads as there are cores (a
+/// cache hit is mostly single-threaded reading, hashing and decompressing), and logs how many
+/// came from the cache.
+fn compile_all(
+    engine: &Engine,
+    cache: Option<&Cache>,
+    app: &App,
+) -> anyhow::Result<HashMap<PathBuf, Component>> {
+    // Each distinct source with the first component that uses it (for error messages).
+    let mut sources: Vec<(&Path, &str)> = Vec::new();
+    for (id, cfg) in &app.components {
+        if !sources.iter().any(|(path, _)| *path == cfg.source) {
+            sources.push((&cfg.source, id));
         }
     }
-    Ok(component)
+    let started = std::time::Instant::now();
+    let hits_before = cache.map_or(0, Cache::cache_hits);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(sources.len());
+    let compiled: Vec<(usize, anyhow::Result<Component>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((path, id)) = sources.get(i) else {
+                            return done;
+                        };
+                        let result =
+                            compile(engine, path).with_context(|| format!("component '{id}'"));
+                        done.push((i, result));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut components = HashMap::new();
+    let mut compiled = compiled;
+    compiled.sort_by_key(|(i, _)| *i);
+    for (i, result) in compiled {
+        components.insert(sources[i].0.to_path_buf(), result?);
+    }
+    if components.len() != sources.len() {
+        anyhow::bail!("a compilation thread panicked");
+    }
+    let from_cache = cache.map_or(0, Cache::cache_hits) - hits_before;
+    tracing::info!(
+        "{} components from {} .wasm files ready in {} ms: {from_cache} loaded from the compilation cache, {} compiled",
+        app.components.len(),
+        sources.len(),
+        started.elapsed().as_millis(),
+        sources.len().saturating_sub(from_cache),
+    );
+    Ok(components)
 }
 
 impl Runtime {
-    pub fn load(app: &App) -> anyhow::Result<Self> {
-        let engine = engine()?;
+    pub fn load(app: &App, cache: &CacheOptions) -> anyhow::Result<Self> {
+        let cache = cache.cache()?;
+        let engine = engine(cache.clone())?;
         let linker = linker(&engine)?;
         let kv = Arc::new(KvStores::new(app.kv_stores.clone()));
+        let call_log = CallLog::from_env()?.map(Arc::new);
+        let compiled = compile_all(&engine, cache.as_ref(), app)?;
         let mut components = HashMap::new();
         for (id, cfg) in &app.components {
-            let component =
-                compile(&engine, &cfg.source).with_context(|| format!("component '{id}'"))?;
             let pre = linker
-                .instantiate_pre(&component)
+                .instantiate_pre(&compiled[&cfg.source])
                 .map_err(anyhow::Error::from)
                 .with_context(|| {
                     format!("component '{id}' imports something this host does not provide")
@@ -202,6 +314,7 @@ impl Runtime {
                 config: cfg.clone(),
                 pg_pools: PgPools::default(),
                 kv: kv.clone(),
+                call_log: call_log.clone(),
             });
             components.insert(id.clone(), Arc::new(LoadedComponent { runtime, pre }));
         }

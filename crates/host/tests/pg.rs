@@ -280,37 +280,92 @@ async fn a_connection_goes_back_to_the_pool_without_rollback() {
     assert_eq!(r[3], "Ok([[DbValue::Int64(0)]])");
 }
 
-/// Spin 4.0.0-4.0.2 never answer a `query` that returns no row (spinframework/spin#3671).
-/// `SPIN_PG_ZERO_ROW_QUERY=error` makes such a query fail at once, loudly, so the suite proves
-/// every query of the components returns a row; by default the host answers as Spin 3.x.
+/// `SPIN_PG_ZERO_ROW_QUERY=error`: a `query` that returns no row fails at once, naming the
+/// Spin releases that would hang on it; a `query` with a row and every `execute` still work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zero_row_queries_fail_loudly_when_the_switch_is_on() {
-    let statements = json!({ "statements": [
-        x("CREATE TABLE t (id int)"),
-        q("SELECT id FROM t", json!([])),
-        q("SELECT (SELECT id FROM t)", json!([])),
-        q("SELECT count(*) FROM t", json!([])),
-        x("DELETE FROM t"),
-    ]});
-    let (_app, _db, host) = pg_app_with_zero_row_queries("error").await;
-    let r = run(&host, "/x", statements.clone()).await;
-    assert_eq!(r[0], "Ok(0)");
+async fn zero_row_query_fails_under_the_error_switch() {
+    let db = empty_database().await;
+    let app = app("http");
+    let host = spawn(
+        app.host()
+            .variable("db_url", &db.url)
+            .variable("db_host", &db.host_port)
+            .env("SPIN_PG_ZERO_ROW_QUERY", "error"),
+    )
+    .await;
+    let r = run(
+        &host,
+        "/x",
+        json!({ "statements": [
+            q("SELECT 1 WHERE false", json!([])),
+            q("SELECT 1::int4", json!([])),
+            q("SELECT (SELECT 1::int4 WHERE false)", json!([])),
+            q("SELECT n::int4 FROM generate_series(1, 2) AS n", json!([])),
+            x("CREATE TABLE t (id int)"),
+            x("UPDATE t SET id = 1 WHERE false"),
+            q("SELECT id FROM t WHERE id = $1", json!([{ "int32": 7 }])),
+        ]}),
+    )
+    .await;
+    for zero_rows in [&r[0], &r[6]] {
+        assert!(
+            zero_rows.starts_with("Err(Error::QueryFailed(QueryError::Text("),
+            "{zero_rows}"
+        );
+        assert!(zero_rows.contains("Spin 4.0.0-4.0.2"), "{zero_rows}");
+        assert!(zero_rows.contains("spinframework/spin#3671"), "{zero_rows}");
+    }
+    assert!(r[6].contains("SELECT id FROM t WHERE id = $1"), "{}", r[6]);
+    assert_eq!(r[1], "Ok([[DbValue::Int32(1)]])");
+    assert_eq!(r[2], "Ok([[DbValue::DbNull]])");
+    assert_eq!(r[3], "Ok([[DbValue::Int32(1)], [DbValue::Int32(2)]])");
+    assert_eq!(r[4], "Ok(0)");
+    assert_eq!(r[5], "Ok(0)");
     assert!(
-        r[1].starts_with("Err(Error::QueryFailed(QueryError::Text(")
-            && r[1].contains("query returned zero rows")
-            && r[1].contains("spinframework/spin#3671")
-            && r[1].contains("SELECT id FROM t"),
+        host.wait_for_output(
+            "query returned zero rows",
+            std::time::Duration::from_secs(30)
+        ),
         "{}",
-        r[1]
+        host.output()
     );
-    assert_eq!(r[2], "Ok([[DbValue::DbNull]])", "one row of NULL is a row");
-    assert_eq!(r[3], "Ok([[DbValue::Int64(0)]])");
-    assert_eq!(r[4], "Ok(0)", "execute is not affected");
+}
 
-    let (_app, _db, host) = pg_app_with_zero_row_queries("return").await;
-    let r = run(&host, "/x", statements).await;
-    assert_eq!(
-        r[1], "Ok([])",
-        "Spin 3.x and fixed 4.x answer an empty row set"
-    );
+/// Without the switch (or with `return`), a zero-row `query` returns the empty row set, as
+/// Spin 3.x and the fixed Spin 4.x do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_row_query_returns_the_empty_set_by_default() {
+    let db = empty_database().await;
+    for setting in [None, Some("return")] {
+        let app = app("http");
+        let mut builder = app
+            .host()
+            .variable("db_url", &db.url)
+            .variable("db_host", &db.host_port)
+            .env("SPIN_PG_ZERO_ROW_QUERY", "");
+        if let Some(value) = setting {
+            builder = builder.env("SPIN_PG_ZERO_ROW_QUERY", value);
+        }
+        let host = spawn(builder).await;
+        let r = run(
+            &host,
+            "/x",
+            json!({ "statements": [q("SELECT 1 WHERE false", json!([]))] }),
+        )
+        .await;
+        assert_eq!(r, vec!["Ok([])"], "{setting:?}");
+    }
+}
+
+#[test]
+fn an_unknown_zero_row_switch_refuses_to_start() {
+    let app = app("http");
+    let (status, out) = app
+        .host()
+        .env("SPIN_PG_ZERO_ROW_QUERY", "hang")
+        .run_to_exit(std::time::Duration::from_secs(60));
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("SPIN_PG_ZERO_ROW_QUERY=\"hang\""), "{out}");
+    assert!(out.contains("`error`"), "{out}");
+    assert!(!out.contains("todo-host: ready"), "{out}");
 }

@@ -74,10 +74,42 @@ fn unknown_key_value_label() {
 #[test]
 fn bad_cron_expression_and_cron_fields() {
     let cron = "[[trigger.cron]]\ncomponent = \"web\"\ncron_expression = \"* * * * *\"\n";
-    refused(&format!("{BASE}{cron}"), "expected 6 (seconds first)");
+    refused(&format!("{BASE}{cron}"), "seconds can not be omitted");
     let cron =
         "[[trigger.cron]]\ncomponent = \"web\"\ncron_expression = \"* * * * * *\"\nid = \"x\"\n";
     refused(&format!("{BASE}{cron}"), "unknown field `id`");
+}
+
+#[test]
+fn cron_expressions_spin_accepts_start() {
+    // `0` (Sunday), `L` and `#` are refused by the `cron` crate but accepted by Spin's cron
+    // trigger (croner): the host must start with them, and print each schedule.
+    let app = app_from_text(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "cron-startup"
+[[trigger.cron]]
+component = "ticker"
+cron_expression = "0 0 9 * * 0"
+[[trigger.cron]]
+component = "ticker"
+cron_expression = "0 0 9 L * *"
+[[trigger.cron]]
+component = "ticker"
+cron_expression = "0 0 9 * * MON#2"
+[component.ticker]
+source = "../../../../../target/wasm32-wasip2/release/fixture_cron.wasm"
+"#,
+    );
+    let host = app.host().spawn();
+    let out = host.output();
+    for expression in ["0 0 9 * * 0", "0 0 9 L * *", "0 0 9 * * MON#2"] {
+        assert!(
+            out.contains(&format!("Cron schedule {expression} -> ticker")),
+            "{out}"
+        );
+    }
 }
 
 #[test]
