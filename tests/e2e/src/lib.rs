@@ -39,15 +39,29 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    spawn_app_with_local_store(options, LOCAL_STORE).await
+}
+
+/// The runtime config's `[key_value_store.local]` table as deployed: Spin's in-memory store.
+pub const LOCAL_STORE: &str = "type = \"spin\"\n";
+
+/// The runtime config of runtime-config.toml for this Redis, with `local_store` as the body
+/// of the `[key_value_store.local]` table.
+pub fn runtime_config(redis_url: &str, local_store: &str) -> String {
+    format!(
+        "[key_value_store.default]\ntype = \"redis\"\nurl = \"{redis_url}\"\n\n[key_value_store.local]\n{local_store}"
+    )
+}
+
+/// `spawn_app_with`, the key-value store `local` configured by `local_store` (the body of its
+/// runtime-config table) instead of as deployed.
+pub async fn spawn_app_with_local_store(options: AppOptions, local_store: &str) -> TestApp {
     let db = fresh_database().await;
     let redis = RedisServer::start();
     let config_dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
         config_dir.path().join("runtime-config.toml"),
-        format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-            redis.url()
-        ),
+        runtime_config(&redis.url(), local_store),
     )
     .expect("write runtime config");
     let mut builder = host_builder(&db, &redis, config_dir.path(), &options.variables);
