@@ -279,6 +279,27 @@ def run_wrk(url, scenario, conns, duration, token, path_prefix, ids_file, work, 
             "socket_errors": errors - r["non2xx"]}
 
 
+def combine_rounds(runs):
+    """Several wrk runs of the same measurement as one: requests/s over all of them (equal
+    durations), the median of their p50 and p99, the largest max, every error counted."""
+    if len(runs) == 1:
+        return runs[0]
+    out = {"rps": statistics.fmean(r["rps"] for r in runs), "requests": sum(r["requests"] for r in runs),
+           "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+           "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+           "max_ms": max(r["max_ms"] for r in runs), "mean_ms": statistics.fmean(r["mean_ms"] for r in runs),
+           "errors": sum(r["errors"] for r in runs), "non2xx": sum(r["non2xx"] for r in runs),
+           "socket_errors": sum(r["socket_errors"] for r in runs),
+           "rounds_rps": [round(r["rps"], 1) for r in runs]}
+    peaks = [r["host_peak_rss_mib"] for r in runs if "host_peak_rss_mib" in r]
+    if peaks:
+        out["host_peak_rss_mib"] = max(peaks)
+    notes = [r["note"] for r in runs if "note" in r]
+    if notes:
+        out["note"] = "; ".join(notes)
+    return out
+
+
 def percentile(sorted_values, p):
     if not sorted_values:
         return None
@@ -576,8 +597,12 @@ def main():
     ap.add_argument("--events", dest="events", action="store_true", default=None,
                     help="run the event benchmarks (bench/realtime.sh, consumers.sh, reminders.sh); default: on unless --quick")
     ap.add_argument("--no-events", dest="events", action="store_false")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure each scenario, connection count and auth mode this many times, the modes "
+                         "alternating, and report the mean (default 1): steadier ratios on a busy machine")
     ap.add_argument("--auth-micro", type=int, metavar="N",
-                    help="iterations of each step of the authentication micro-benchmark (default 1000; --quick 50; 0: skip)")
+                    help="iterations per round (5 rounds) of each step of the authentication micro-benchmark "
+                         "(default 500; --quick 20; 0: skip)")
     ap.add_argument("--auth-micro-only", action="store_true",
                     help="run only the authentication micro-benchmark (no API scenarios, pgbench or events)")
     ap.add_argument("--out", help="JSON output file (default bench/results/<UTC timestamp>.json)")
@@ -589,9 +614,9 @@ def main():
     conns = [int(c) for c in (a.connections or ("4" if a.quick else "1,32,128")).split(",")]
     big = a.tasks or (300 if a.quick else 10000)
     scenarios = a.scenarios.split(",") if a.scenarios else ORDER
-    micro_n = a.auth_micro if a.auth_micro is not None else (50 if a.quick else 1000)
+    micro_n = a.auth_micro if a.auth_micro is not None else (20 if a.quick else 500)
     if a.auth_micro_only:
-        scenarios, micro_n = [], micro_n or 1000
+        scenarios, micro_n = [], micro_n or 500
     for s in scenarios:
         if s not in SCENARIOS:
             raise SystemExit(f"unknown scenario {s}; known: {','.join(ORDER)}")
@@ -607,7 +632,7 @@ def main():
     started = time.time()
     load1 = os.getloadavg()[0]
     result = {"started": stamp, "mode": "quick" if a.quick else "full", "duration_s": duration,
-              "connections": conns, "auth": modes, "tasks_big": big, "tasks_small": 100,
+              "connections": conns, "auth": modes, "rounds": a.rounds, "tasks_big": big, "tasks_small": 100,
               "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "loadavg_1m_at_start": load1},
               "generator": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0:1],
               "scenarios": {}, "host_overhead": {}, "events": {}, "notes": []}
@@ -699,26 +724,29 @@ def main():
                 wrk_as(mode, kind, max(conns), 1)
             rows = {}
             for c in conns:
-                # The auth modes one right after the other: their ratio is the figure to compare.
-                by_auth = {}
-                for mode in modes:
-                    peak_ok = host_pid is not None and reset_peak(host_pid)
-                    perf = None
-                    if a.perf:
-                        Path(a.perf).mkdir(parents=True, exist_ok=True)
-                        perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-a", "-g", "-o",
-                                                 str(Path(a.perf) / f"{name}-{mode}-c{c}.data")],
-                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    by_auth[mode] = wrk_as(mode, kind, c, duration)
-                    if perf:
-                        perf.send_signal(2)
-                        perf.wait()
-                    if peak_ok:
-                        by_auth[mode]["host_peak_rss_mib"] = round(proc_status(host_pid, "VmHWM") / 1024, 1)
-                    if len(modes) > 1:
-                        m = by_auth[mode]
-                        log(f"{name:9} c={c:<4} {mode:10} api {m['rps']:8.0f} rps p50 {m['p50_ms']:.2f} "
-                            f"p99 {m['p99_ms']:.2f} ms err {m['errors']}")
+                # The auth modes one right after the other, `--rounds` times over: their ratio is
+                # the figure to compare, and alternating spreads the machine's drift over all of them.
+                rounds = {mode: [] for mode in modes}
+                for rnd in range(a.rounds):
+                    for mode in modes:
+                        peak_ok = host_pid is not None and reset_peak(host_pid)
+                        perf = None
+                        if a.perf:
+                            Path(a.perf).mkdir(parents=True, exist_ok=True)
+                            perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-a", "-g", "-o",
+                                                     str(Path(a.perf) / f"{name}-{mode}-c{c}-r{rnd}.data")],
+                                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        m = wrk_as(mode, kind, c, duration)
+                        if perf:
+                            perf.send_signal(2)
+                            perf.wait()
+                        if peak_ok:
+                            m["host_peak_rss_mib"] = round(proc_status(host_pid, "VmHWM") / 1024, 1)
+                        rounds[mode].append(m)
+                        if len(modes) > 1 or a.rounds > 1:
+                            log(f"{name:9} c={c:<4} {mode:10} api {m['rps']:8.0f} rps p50 {m['p50_ms']:.2f} "
+                                f"p99 {m['p99_ms']:.2f} ms err {m['errors']}")
+                by_auth = {mode: combine_rounds(rs) for mode, rs in rounds.items()}
                 api = by_auth[modes[0]]
                 row = {"api": api, "api_by_auth": by_auth}
                 if not external:
@@ -771,7 +799,7 @@ def main():
             # Host overhead: the trivial fixture component on its own host.
             result["host_overhead"] = trivial(infra, work, conns, duration)
             if micro_n:
-                result["auth_micro"] = auth_micro(infra, work, micro_n)
+                result["auth_micro"] = auth_micro(infra, work, micro_n, 2 if a.quick else 5)
             infra.stop()
             if events:
                 result["events"].update(helper_events(a.quick, duration))
@@ -837,7 +865,7 @@ def trivial(infra, work, conns, duration):
     return out
 
 
-def auth_micro(infra, work, n):
+def auth_micro(infra, work, n, rounds=5):
     """Each step of token verification timed inside wasm (bench/auth-micro on its own host, with
     the stores as deployed: `default` on Redis, `local` in Spin's in-memory SQLite store)."""
     wasm = REPO / "target/wasm32-wasip2/release/bench_auth_micro.wasm"
@@ -854,7 +882,7 @@ def auth_micro(infra, work, n):
     env = {**os.environ, "TODO_HOST_CACHE_DIR": str(work / "cache"), "TODO_HOST_LOG": "warn"}
     proc, url = infra.start_host(["-f", str(manifest), "--runtime-config-file", str(rc)], env, "auth-micro-host")
     try:
-        query = urllib.parse.urlencode({"n": n, "ed_key": key, "jwks_url": server.url})
+        query = urllib.parse.urlencode({"n": n, "rounds": rounds, "ed_key": key, "jwks_url": server.url})
         u = urllib.parse.urlsplit(url)
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
         conn.request("GET", f"/?{query}")
@@ -884,7 +912,8 @@ AUTH_MICRO_STEPS = [
     ("key_build_rs256", "build an RSA-2048 key from its JWK"),
     ("decode_metadata", "decode a token's header (alg, kid)"),
     ("sha256_token", "SHA-256 of a token"),
-    ("signature_ed25519_only", "the Ed25519 signature check alone (ed25519-compact)"),
+    ("signature_ed25519_only", "the Ed25519 signature check alone (ed25519-compact, jwt-simple's)"),
+    ("signature_ed25519_dalek_only", "the same check with ed25519-dalek (verify_strict)"),
     ("verify_hs256", "jwt-simple: verify an HS256 token (parse, HMAC, claims)"),
     ("verify_eddsa", "jwt-simple: verify an EdDSA token (parse, signature, claims)"),
     ("verify_es256", "jwt-simple: verify an ES256 token"),
@@ -897,13 +926,12 @@ AUTH_MICRO_STEPS = [
 
 
 def auth_micro_report(m):
-    lines = [f"authentication steps inside wasm on the host (bench/auth-micro, mean of {m['n']} each, microseconds):"]
-    for name, what in AUTH_MICRO_STEPS:
-        if name in m["ops"]:
-            lines.append(f"  {m['ops'][name]['us']:9.1f}  {name:34} {what}")
-    for name, v in m["ops"].items():
-        if name not in dict(AUTH_MICRO_STEPS):
-            lines.append(f"  {v['us']:9.1f}  {name}")
+    lines = [f"authentication steps inside wasm on the host (bench/auth-micro: {m.get('rounds', 1)} rounds of "
+             f"{m['n']} each; microseconds per step, the fastest round's mean and the median round's):"]
+    known = dict(AUTH_MICRO_STEPS)
+    for name in [n for n, _ in AUTH_MICRO_STEPS if n in m["ops"]] + [n for n in m["ops"] if n not in known]:
+        v = m["ops"][name]
+        lines.append(f"  {v['us']:9.1f} {fmt(v.get('median_us'), 1):>9}  {name:34} {known.get(name, '')}")
     return lines
 
 
@@ -948,7 +976,8 @@ def fmt(v, nd=2):
 
 def report(r):
     out = []
-    out.append(f"todo-backend benchmark {r['started']} ({r['mode']}, {r['duration_s']} s per measurement, "
+    rounds = f" x {r['rounds']} rounds" if r.get("rounds", 1) > 1 else ""
+    out.append(f"todo-backend benchmark {r['started']} ({r['mode']}, {r['duration_s']} s per measurement{rounds}, "
                f"target: {r['target']})")
     m = r["machine"]
     out.append(f"machine: {m['cpus']} CPUs, load average {m['loadavg_1m_at_start']:.2f} at start, "
@@ -975,7 +1004,8 @@ def report(r):
     if "hs256" in modes and others:
         out.append("")
         out.append("authentication cost, side by side in this run: HS256 req/s / mode req/s "
-                   "(1.00 = as cheap as HS256; 1.25 = each request costs 25% more)")
+                   "(1.00 = as cheap as HS256; 1.25 = each request costs 25% more"
+                   + ("; the median of the rounds' ratios" if r.get("rounds", 1) > 1 else "") + ")")
         hdr = f"{'scenario':34} {'conn':>4} | {'hs256 req/s':>11} | " + " | ".join(
             f"{m + ' req/s':>16} {'cost':>5}" for m in others)
         out.append(hdr)
@@ -1024,10 +1054,15 @@ def report(r):
 
 
 def auth_cost(row, mode):
-    """How much a request authenticated by `mode` costs relative to HS256, from one run."""
+    """How much a request authenticated by `mode` costs relative to HS256, from one run: with
+    several rounds, the median of the rounds' ratios (each pair measured seconds apart, so the
+    machine's drift cancels out), else the ratio of the two measurements."""
     by = row.get("api_by_auth", {})
     if "hs256" not in by or mode not in by or not by[mode]["rps"]:
         return None
+    pairs = list(zip(by["hs256"].get("rounds_rps", []), by[mode].get("rounds_rps", [])))
+    if pairs and all(m for _, m in pairs):
+        return statistics.median(h / m for h, m in pairs)
     return by["hs256"]["rps"] / by[mode]["rps"]
 
 
