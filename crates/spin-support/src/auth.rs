@@ -12,8 +12,8 @@
 //! in memory, in `runtime-config.toml`); a store that cannot be opened, read or written is
 //! bypassed, never an error:
 //! - the JWKS of `jwks_url`, as checked key material, for `JWKS_CACHE_SECONDS`: after that, or
-//!   as soon as a token names a `kid` it does not have (key rotation), it is fetched again, and
-//!   each fetch is a new *generation* of keys;
+//!   as soon as a token names a `kid` it does not have (key rotation), it is fetched again. A
+//!   fetch that finds other keys than the cached ones starts a new *generation* of keys;
 //! - every token verified against a JWKS, by SHA-256 of the token and of the settings it was
 //!   verified under (JWKS source, issuer, audience): its user, `exp`, `nbf` and the generation
 //!   that verified it. A hit costs that hash and two small local reads; `exp`/`nbf` are checked
@@ -146,15 +146,16 @@ async fn authenticate_with_jwks(
     let now_ms = chrono::Utc::now().timestamp_millis();
     let digest = token_digest(token, &source, config);
 
-    let cached_keys = match (&source, &store) {
-        (JwksSource::Url(url), Some(store)) => {
-            read_key_set(store, url).filter(|keys| keys.is_fresh(now_ms))
-        }
+    let stored_keys = match (&source, &store) {
+        (JwksSource::Url(url), Some(store)) => read_key_set(store, url),
         _ => None,
     };
+    let fresh = stored_keys
+        .as_ref()
+        .is_some_and(|keys| keys.is_fresh(now_ms));
     let generation = match &source {
         JwksSource::Inline(_) => Some(INLINE_GENERATION),
-        JwksSource::Url(_) => cached_keys.as_ref().map(|keys| keys.generation),
+        JwksSource::Url(_) => stored_keys.as_ref().filter(|_| fresh).map(|k| k.generation),
     };
     if let (Some(store), Some(generation)) = (&store, generation) {
         if let Some(cached) = read_cached_token(store, &digest, generation, now_ms) {
@@ -163,16 +164,19 @@ async fn authenticate_with_jwks(
     }
 
     let options = verification_options(config);
-    let (mut keys, fetched_now) = match cached_keys {
-        Some(keys) => (keys, false),
-        None => (load_key_set(&source, store.as_ref(), now_ms).await?, true),
+    let (mut keys, fetched_now) = match stored_keys {
+        Some(keys) if fresh => (keys, false),
+        previous => {
+            let loaded = load_key_set(&source, store.as_ref(), previous.as_ref(), now_ms).await?;
+            (loaded, true)
+        }
     };
     let mut verified = verify_with_keys(token, alg, kid, &keys.keys, &options);
     // An unknown kid may mean the issuer rotated its keys: fetch again, once.
     if let (Err(VerifyFailure::UnknownKid), JwksSource::Url(url), false) =
         (&verified, &source, fetched_now)
     {
-        keys = fetch_key_set(url, store.as_ref(), now_ms).await?;
+        keys = fetch_key_set(url, store.as_ref(), Some(&keys), now_ms).await?;
         verified = verify_with_keys(token, alg, kid, &keys.keys, &options);
     }
     let verified = VerifiedToken::from_claims(verified.map_err(|e| invalid(e.describe()))?)?;
@@ -384,21 +388,40 @@ struct Jwks {
 /// A JWKS reduced to what verification needs, decoded once when it is fetched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct KeySet {
-    /// When it was fetched (epoch milliseconds); also names this generation of keys.
+    /// When it was fetched (epoch milliseconds).
+    fetched_at: i64,
+    /// Names these keys: when they were first fetched. A fetch that finds the same keys keeps
+    /// it (the tokens they verified stay verified); any change of the keys starts a new one.
     generation: i64,
     keys: Vec<VerifyingKey>,
 }
 
 impl KeySet {
-    fn from_jwks(jwks: Jwks, generation: i64) -> KeySet {
+    fn inline(jwks: Jwks) -> KeySet {
         KeySet {
-            generation,
+            fetched_at: INLINE_GENERATION,
+            generation: INLINE_GENERATION,
             keys: jwks.keys.into_iter().map(VerifyingKey::from_jwk).collect(),
         }
     }
 
+    /// The keys of `jwks`, fetched at `now_ms`, after `previous` (the cached keys, if any).
+    fn fetched(jwks: Jwks, now_ms: i64, previous: Option<&KeySet>) -> KeySet {
+        let keys: Vec<VerifyingKey> = jwks.keys.into_iter().map(VerifyingKey::from_jwk).collect();
+        let generation = match previous {
+            Some(previous) if previous.keys == keys => previous.generation,
+            Some(previous) => now_ms.max(previous.generation + 1),
+            None => now_ms,
+        };
+        KeySet {
+            fetched_at: now_ms,
+            generation,
+            keys,
+        }
+    }
+
     fn is_fresh(&self, now_ms: i64) -> bool {
-        (0..JWKS_CACHE_SECONDS * 1000).contains(&(now_ms - self.generation))
+        (0..JWKS_CACHE_SECONDS * 1000).contains(&(now_ms - self.fetched_at))
     }
 }
 
@@ -536,22 +559,29 @@ fn read_key_set(store: &Store, url: &str) -> Option<KeySet> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// The keys of an inline JWKS, or freshly fetched from `jwks_url`.
+/// The keys of an inline JWKS, or freshly fetched from `jwks_url` (`previous`: the keys the
+/// cache held, however old).
 async fn load_key_set(
     source: &JwksSource<'_>,
     store: Option<&Store>,
+    previous: Option<&KeySet>,
     now_ms: i64,
 ) -> Result<KeySet, AuthError> {
     match source {
         JwksSource::Inline(inline) => serde_json::from_str(inline)
-            .map(|jwks| KeySet::from_jwks(jwks, INLINE_GENERATION))
+            .map(KeySet::inline)
             .map_err(|e| AuthError::Unavailable(format!("variable jwks is not a JWKS: {e}"))),
-        JwksSource::Url(url) => fetch_key_set(url, store, now_ms).await,
+        JwksSource::Url(url) => fetch_key_set(url, store, previous, now_ms).await,
     }
 }
 
-/// Fetches the JWKS at `url` and caches its keys as a new generation.
-async fn fetch_key_set(url: &str, store: Option<&Store>, now_ms: i64) -> Result<KeySet, AuthError> {
+/// Fetches the JWKS at `url` and caches its keys.
+async fn fetch_key_set(
+    url: &str,
+    store: Option<&Store>,
+    previous: Option<&KeySet>,
+    now_ms: i64,
+) -> Result<KeySet, AuthError> {
     let request = spin_sdk::http::Request::get(url).build();
     let response: spin_sdk::http::Response = spin_sdk::http::send(request)
         .await
@@ -564,7 +594,7 @@ async fn fetch_key_set(url: &str, store: Option<&Store>, now_ms: i64) -> Result<
     }
     let jwks: Jwks = serde_json::from_slice(response.body())
         .map_err(|e| AuthError::Unavailable(format!("{url} is not a JWKS: {e}")))?;
-    let keys = KeySet::from_jwks(jwks, now_ms);
+    let keys = KeySet::fetched(jwks, now_ms, previous);
     if let Some(store) = store {
         if let Err(e) = store.set_json(key_set_cache_key(url), &keys) {
             eprintln!("auth: could not cache the JWKS ({e}); continuing");
@@ -640,7 +670,8 @@ mod tests {
     #[test]
     fn fetched_keys_are_trusted_for_the_cache_window_only() {
         let keys = KeySet {
-            generation: NOW_MS,
+            fetched_at: NOW_MS,
+            generation: NOW_MS - 3_600_000,
             keys: vec![],
         };
         assert!(keys.is_fresh(NOW_MS));
@@ -649,6 +680,38 @@ mod tests {
         assert!(
             !keys.is_fresh(NOW_MS - 1),
             "fetched in the future: fetch again"
+        );
+    }
+
+    #[test]
+    fn a_refetched_jwks_keeps_its_generation_while_its_keys_are_the_same() {
+        let jwks = |xs: &[u8]| -> Jwks {
+            serde_json::from_value(
+                serde_json::json!({"keys": xs.iter().map(|x| serde_json::json!(
+                {"kty": "OKP", "crv": "Ed25519", "kid": format!("k{x}"), "x": b64url(&[*x; 32])}
+            )).collect::<Vec<_>>()}),
+            )
+            .unwrap()
+        };
+        let first = KeySet::fetched(jwks(&[1, 2]), NOW_MS, None);
+        assert_eq!(first.generation, NOW_MS);
+        let same = KeySet::fetched(jwks(&[1, 2]), NOW_MS + 700_000, Some(&first));
+        assert_eq!(
+            same.generation, NOW_MS,
+            "the same keys: the same generation"
+        );
+        assert_eq!(same.fetched_at, NOW_MS + 700_000);
+        assert!(same.is_fresh(NOW_MS + 700_000));
+        let rotated = KeySet::fetched(jwks(&[2, 3]), NOW_MS + 800_000, Some(&same));
+        assert_eq!(
+            rotated.generation,
+            NOW_MS + 800_000,
+            "other keys: a new generation"
+        );
+        let removed = KeySet::fetched(jwks(&[2]), NOW_MS + 800_000, Some(&rotated));
+        assert!(
+            removed.generation > rotated.generation,
+            "even within the same millisecond"
         );
     }
 
@@ -749,9 +812,10 @@ mod tests {
             {"kty": "OKP", "crv": "Ed25519", "kid": "pinned", "alg": "ES256", "x": b64url(&ed.public_key().to_bytes())},
         ]}))
         .unwrap();
-        let keys: KeySet =
-            serde_json::from_slice(&serde_json::to_vec(&KeySet::from_jwks(jwks, NOW_MS)).unwrap())
-                .unwrap();
+        let keys: KeySet = serde_json::from_slice(
+            &serde_json::to_vec(&KeySet::fetched(jwks, NOW_MS, None)).unwrap(),
+        )
+        .unwrap();
         let options = verification_options(&AuthConfig::default());
         let claims = || Claims::create(Duration::from_hours(1)).with_subject("alice");
         let verify = |token: &str, alg: &str, kid: Option<&str>| {
