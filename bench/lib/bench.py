@@ -352,7 +352,9 @@ def task_columns():
 
 
 def stats_sql():
-    src = (REPO / "components/backend-api/src/stats.rs").read_text()
+    """The stats statement of `todo_tasks::stats` (crates/tasks)."""
+    src = (REPO / "crates/tasks/src/ops.rs").read_text()
+    src = src[src.index("pub fn stats("):]
     m = re.search(r'Statement::new\(\s*"(SELECT .*?)",', src, re.S)
     return re.sub(r"\s*\\\n\s*", " ", m.group(1)).replace("$1", ":user")
 
