@@ -3,6 +3,8 @@
 --                   (mcp_*: the same read as a tool call on POST /mcp, protocol 2026-07-28)
 --   BENCH_PATH      path prefix, e.g. /api/bench-u (the user's routes)
 --   BENCH_TOKEN     bearer token (empty: no Authorization header)
+--   BENCH_TOKENS    file with one bearer token per line: each request takes the next one (the
+--                   threads take turns, so no token is sent twice until the file is used up)
 --   BENCH_IDS       file with one task id per line (get, toggle, update rotate over them)
 --   BENCH_OUT       file the summary JSON is written to (done())
 -- Each thread draws ids at random (seeded per thread), so concurrent toggles and updates
@@ -10,10 +12,12 @@
 local scenario = os.getenv("BENCH_SCENARIO")
 local prefix = os.getenv("BENCH_PATH") or ""
 local token = os.getenv("BENCH_TOKEN") or ""
+local tokens_file = os.getenv("BENCH_TOKENS")
 local ids_file = os.getenv("BENCH_IDS")
 local out_file = os.getenv("BENCH_OUT")
 
 local ids = {}
+local tokens = {}
 local counter = 0
 local headers = { ["Content-Type"] = "application/json" }
 if token ~= "" then headers["Authorization"] = "Bearer " .. token end
@@ -26,6 +30,8 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+local nthreads = 1
+
 function init(args)
   math.randomseed(os.time() * 1000 + (tid or 0))
   if ids_file and ids_file ~= "" then
@@ -33,6 +39,18 @@ function init(args)
       if line ~= "" then table.insert(ids, line) end
     end
   end
+  if tokens_file and tokens_file ~= "" then
+    for line in io.lines(tokens_file) do
+      if line ~= "" then table.insert(tokens, line) end
+    end
+    nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
+  end
+end
+
+-- Thread t (1-based) of n sends tokens t, t + n, t + 2n, ...
+local function next_token()
+  local i = ((counter - 1) * nthreads + (tid or 1) - 1) % #tokens + 1
+  return tokens[i]
 end
 
 local function pick()
@@ -58,6 +76,7 @@ end
 
 function request()
   counter = counter + 1
+  if #tokens > 0 then headers["Authorization"] = "Bearer " .. next_token() end
   if scenario == "create" then
     local body = string.format(
       '{"title":"Bench created %d-%d","priority":"medium","category":"work","tags":["bench"],"dueDate":"2030-01-01T00:00:00Z"}',

@@ -140,6 +140,50 @@ def token_subject(token):
     return claims.get("sub") or claims.get("id")
 
 
+def mint_eddsa(user, n_tokens, key=None, ttl=7200):
+    """`n_tokens` distinct EdDSA tokens for `user`, signed with `key` (hex, from an earlier call)
+    or a new Ed25519 key pair; returns (key, JWKS, tokens). Minted by bench/jwt."""
+    cmd = [str(REPO / "target/debug/bench-jwt"), "--sub", user, "--ttl", str(ttl), "--tokens", str(n_tokens)]
+    if key:
+        cmd += ["--key", key]
+    minted = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    return minted["key"], minted["jwks"], minted["tokens"]
+
+
+class JwksServer:
+    """Serves a JWKS at /api/auth/jwks (Better Auth's path) on loopback and counts the fetches."""
+
+    def __init__(self, jwks):
+        import http.server
+        body = json.dumps(jwks).encode()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path != "/api/auth/jwks":
+                    self.send_error(404)
+                    return
+                server.fetches += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.fetches = 0
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = f"{self.origin}/api/auth/jwks"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 # --------------------------------------------------------------------------- HTTP client
 
 class Client:
@@ -213,11 +257,14 @@ def reset_peak(pid):
         return False
 
 
-def run_wrk(url, scenario, conns, duration, token, path_prefix, ids_file, work):
+def run_wrk(url, scenario, conns, duration, token, path_prefix, ids_file, work, tokens_file=None):
+    """One wrk run. `tokens_file` (one token per line) replaces `token`: every request then
+    carries the next token of the file, so that the server sees each token once."""
     out = work / f"wrk-{scenario}-{conns}-{time.monotonic_ns()}.json"
     env = {**os.environ, "BENCH_SCENARIO": scenario, "BENCH_PATH": path_prefix, "BENCH_TOKEN": token or "",
-           "BENCH_IDS": str(ids_file or ""), "BENCH_OUT": str(out)}
+           "BENCH_TOKENS": str(tokens_file or ""), "BENCH_IDS": str(ids_file or ""), "BENCH_OUT": str(out)}
     threads = min(conns, 2)
+    env["BENCH_THREADS"] = str(threads)
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--timeout", "10s", "-s", str(LUA), url]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0 or not out.exists():
@@ -230,6 +277,27 @@ def run_wrk(url, scenario, conns, duration, token, path_prefix, ids_file, work):
             "max_ms": r["lat_max_us"] / 1000, "mean_ms": r["lat_mean_us"] / 1000,
             "errors": errors, "non2xx": r["non2xx"],
             "socket_errors": errors - r["non2xx"]}
+
+
+def combine_rounds(runs):
+    """Several wrk runs of the same measurement as one: requests/s over all of them (equal
+    durations), the median of their p50 and p99, the largest max, every error counted."""
+    if len(runs) == 1:
+        return runs[0]
+    out = {"rps": statistics.fmean(r["rps"] for r in runs), "requests": sum(r["requests"] for r in runs),
+           "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+           "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+           "max_ms": max(r["max_ms"] for r in runs), "mean_ms": statistics.fmean(r["mean_ms"] for r in runs),
+           "errors": sum(r["errors"] for r in runs), "non2xx": sum(r["non2xx"] for r in runs),
+           "socket_errors": sum(r["socket_errors"] for r in runs),
+           "rounds_rps": [round(r["rps"], 1) for r in runs]}
+    peaks = [r["host_peak_rss_mib"] for r in runs if "host_peak_rss_mib" in r]
+    if peaks:
+        out["host_peak_rss_mib"] = max(peaks)
+    notes = [r["note"] for r in runs if "note" in r]
+    if notes:
+        out["note"] = "; ".join(notes)
+    return out
 
 
 def percentile(sorted_values, p):
@@ -512,6 +580,27 @@ ORDER = ["list100", "mcp_list100", "stats100", "get", "mcp_get", "list10k", "sta
 # An MCP tool call issues the SQL of its REST twin (the same task operation).
 REST_TWIN = {"mcp_list100": "list100", "mcp_get": "get"}
 
+AUTH_MODES = {
+    # name: what the requests carry
+    "hs256": "an HS256 token (shared secret), one per run",
+    "jwks": "an EdDSA token verified against the JWKS served at jwks_url, one per run (as a browser "
+            "sends the same Better Auth token with every request)",
+    "jwks-fresh": "an EdDSA token the server has never seen on every request (every request verifies a "
+                  "signature)",
+}
+AUTH_SETS = {"both": ["hs256", "jwks"], "all": ["hs256", "jwks", "jwks-fresh"]}
+
+
+def parse_auth(value):
+    modes = []
+    for part in value.split(","):
+        for mode in AUTH_SETS.get(part, [part]):
+            if mode not in AUTH_MODES:
+                raise SystemExit(f"unknown --auth {part}; known: {', '.join(list(AUTH_MODES) + list(AUTH_SETS))}")
+            if mode not in modes:
+                modes.append(mode)
+    return modes
+
 
 def main():
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__,
@@ -523,9 +612,20 @@ def main():
     ap.add_argument("--connections", help="comma-separated connection counts (default 1,32,128; --quick 4)")
     ap.add_argument("--tasks", type=int, help="size of the big user (default 10000; --quick 300)")
     ap.add_argument("--scenarios", help="comma-separated subset of " + ",".join(ORDER))
+    ap.add_argument("--auth", default="both",
+                    help="how requests authenticate, measured side by side for every scenario and connection "
+                         "count: comma-separated hs256, jwks, jwks-fresh, or both (= hs256,jwks; default) or all")
     ap.add_argument("--events", dest="events", action="store_true", default=None,
                     help="run the event benchmarks (bench/realtime.sh, consumers.sh, reminders.sh); default: on unless --quick")
     ap.add_argument("--no-events", dest="events", action="store_false")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure each scenario, connection count and auth mode this many times, the modes "
+                         "alternating, and report the mean (default 1): steadier ratios on a busy machine")
+    ap.add_argument("--auth-micro", type=int, metavar="N",
+                    help="iterations per round (5 rounds) of each step of the authentication micro-benchmark "
+                         "(default 500; --quick 20; 0: skip)")
+    ap.add_argument("--auth-micro-only", action="store_true",
+                    help="run only the authentication micro-benchmark (no API scenarios, pgbench or events)")
     ap.add_argument("--out", help="JSON output file (default bench/results/<UTC timestamp>.json)")
     ap.add_argument("--perf", metavar="DIR", help="record `perf record -a -g` (whole machine) during each API measurement into DIR")
     ap.add_argument("--keep", action="store_true", help="keep the temporary work directory (logs, pgbench scripts)")
@@ -535,11 +635,15 @@ def main():
     conns = [int(c) for c in (a.connections or ("4" if a.quick else "1,32,128")).split(",")]
     big = a.tasks or (300 if a.quick else 10000)
     scenarios = a.scenarios.split(",") if a.scenarios else ORDER
+    micro_n = a.auth_micro if a.auth_micro is not None else (20 if a.quick else 500)
+    if a.auth_micro_only:
+        scenarios, micro_n = [], micro_n or 500
     for s in scenarios:
         if s not in SCENARIOS:
             raise SystemExit(f"unknown scenario {s}; known: {','.join(ORDER)}")
     events = a.events if a.events is not None else not a.quick
     external = a.base_url is not None
+    modes = ["token"] if external else parse_auth(a.auth)
     if external and not a.token:
         raise SystemExit("--base-url needs --token")
 
@@ -549,36 +653,75 @@ def main():
     started = time.time()
     load1 = os.getloadavg()[0]
     result = {"started": stamp, "mode": "quick" if a.quick else "full", "duration_s": duration,
-              "connections": conns, "tasks_big": big, "tasks_small": 100,
+              "connections": conns, "auth": modes, "rounds": a.rounds, "tasks_big": big, "tasks_small": 100,
               "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "loadavg_1m_at_start": load1},
               "generator": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0:1],
               "scenarios": {}, "host_overhead": {}, "events": {}, "notes": []}
 
     infra = Infra(work)
+    jwks_server = None
     try:
+        if a.auth_micro_only:
+            infra.start()
+            result["target"] = f"local host (target/{HOST_PROFILE}/todo-host, component bench-auth-micro)"
+            result["auth_micro"] = auth_micro(infra, work, micro_n)
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.write_text(json.dumps(result, indent=2) + "\n")
+            print("\n".join(auth_micro_report(result["auth_micro"])))
+            print(f"\nJSON: {out_path}")
+            return 0
         if external:
-            url, token = a.base_url.rstrip("/"), a.token
-            user = token_subject(token)
+            url = a.base_url.rstrip("/")
+            tokens = {"token": a.token}
+            user = token_subject(a.token)
             host_pid = None
             result["target"] = url
         else:
             infra.start()
-            secret = secrets.token_urlsafe(48)
+            user = "bench-user"
             env = {**os.environ,
                    "SPIN_VARIABLE_DB_URL": infra.db_url, "SPIN_VARIABLE_DB_HOST": f"127.0.0.1:{infra.pg_port}",
                    "SPIN_VARIABLE_REDIS_URL": f"redis://127.0.0.1:{infra.redis_port}",
                    "SPIN_VARIABLE_REDIS_HOST": f"127.0.0.1:{infra.redis_port}",
-                   "SPIN_VARIABLE_JWT_HS256_SECRET": secret,
                    "TODO_HOST_CACHE_DIR": str(work / "cache"), "TODO_HOST_LOG": "warn"}
+            tokens, ed_key = {}, None
+            # Configured as in production: only what the measured modes need.
+            if "hs256" in modes:
+                secret = secrets.token_urlsafe(48)
+                env["SPIN_VARIABLE_JWT_HS256_SECRET"] = secret
+                tokens["hs256"] = hs256_token(secret, user)
+            if any(m.startswith("jwks") for m in modes):
+                ed_key, jwks, (ed_token,) = mint_eddsa(user, 1)
+                jwks_server = JwksServer(jwks)
+                env["SPIN_VARIABLE_JWKS_URL"] = jwks_server.url
+                env["SPIN_VARIABLE_JWKS_ORIGIN"] = jwks_server.origin
+                tokens["jwks"] = ed_token
             rc = work / "runtime-config.toml"
-            rc.write_text(f'[key_value_store.default]\ntype = "redis"\nurl = "redis://127.0.0.1:{infra.redis_port}"\n')
+            rc.write_text(RUNTIME_CONFIG.format(redis_port=infra.redis_port))
             host, url = infra.start_host(["--runtime-config-file", str(rc), "-c", "backend-api", "-c", "mcp"], env,
                                          "api-host")
             host_pid = host.pid
-            user = "bench-user"
-            token = hs256_token(secret, user)
             result["target"] = f"local host (target/{HOST_PROFILE}/todo-host, components backend-api and mcp)"
+        token = tokens.get(modes[0]) or tokens["jwks"]
         client = Client(url, token)
+
+        def fresh_tokens(n):
+            """A file of `n` EdDSA tokens never sent before, signed with the JWKS's key."""
+            _, _, minted = mint_eddsa(user, n, ed_key)
+            path = work / f"tokens-{time.monotonic_ns()}.txt"
+            path.write_text("\n".join(minted) + "\n")
+            return path, n
+
+        def wrk_as(mode, kind, c, secs):
+            if mode == "jwks-fresh":
+                # Enough distinct tokens for the run (no request may reuse one); counted after.
+                path, n = fresh_tokens(max(2000, 3000 * secs))
+                r = run_wrk(url, kind, c, secs, None, prefix, ids_file, work, tokens_file=path)
+                r["distinct_tokens"] = n
+                if r["requests"] > n:
+                    r["note"] = f"{r['requests']} requests over {n} tokens: some tokens were sent twice"
+                return r
+            return run_wrk(url, kind, c, secs, tokens[mode], prefix, ids_file, work)
         prefix = f"/api/{user}"
         ids_file = work / "ids.txt"
 
@@ -598,23 +741,35 @@ def main():
         def measure(name, n_ids):
             kind, _, _label = SCENARIOS[name]
             # Warm-up (instances, pools, caches), not recorded.
-            run_wrk(url, kind, max(conns), 1, token, prefix, ids_file, work)
+            for mode in modes:
+                wrk_as(mode, kind, max(conns), 1)
             rows = {}
             for c in conns:
-                peak_ok = host_pid is not None and reset_peak(host_pid)
-                perf = None
-                if a.perf:
-                    Path(a.perf).mkdir(parents=True, exist_ok=True)
-                    perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-a", "-g", "-o",
-                                             str(Path(a.perf) / f"{name}-c{c}.data")],
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                api = run_wrk(url, kind, c, duration, token, prefix, ids_file, work)
-                if perf:
-                    perf.send_signal(2)
-                    perf.wait()
-                if peak_ok:
-                    api["host_peak_rss_mib"] = round(proc_status(host_pid, "VmHWM") / 1024, 1)
-                row = {"api": api}
+                # The auth modes one right after the other, `--rounds` times over: their ratio is
+                # the figure to compare, and alternating spreads the machine's drift over all of them.
+                rounds = {mode: [] for mode in modes}
+                for rnd in range(a.rounds):
+                    for mode in modes:
+                        peak_ok = host_pid is not None and reset_peak(host_pid)
+                        perf = None
+                        if a.perf:
+                            Path(a.perf).mkdir(parents=True, exist_ok=True)
+                            perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-a", "-g", "-o",
+                                                     str(Path(a.perf) / f"{name}-{mode}-c{c}-r{rnd}.data")],
+                                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        m = wrk_as(mode, kind, c, duration)
+                        if perf:
+                            perf.send_signal(2)
+                            perf.wait()
+                        if peak_ok:
+                            m["host_peak_rss_mib"] = round(proc_status(host_pid, "VmHWM") / 1024, 1)
+                        rounds[mode].append(m)
+                        if len(modes) > 1 or a.rounds > 1:
+                            log(f"{name:9} c={c:<4} {mode:10} api {m['rps']:8.0f} rps p50 {m['p50_ms']:.2f} "
+                                f"p99 {m['p99_ms']:.2f} ms err {m['errors']}")
+                by_auth = {mode: combine_rounds(rs) for mode, rs in rounds.items()}
+                api = by_auth[modes[0]]
+                row = {"api": api, "api_by_auth": by_auth}
                 if not external:
                     script = pg_script(REST_TWIN.get(name, name))
                     row["pg"] = run_pgbench(infra, script, c, duration, pg_vars(name, n_ids), work)
@@ -659,9 +814,13 @@ def main():
             result["host_rss_mib_end"] = round(proc_status(host_pid, "VmRSS") / 1024, 1)
             result["events"]["response_to_redis_event"] = response_to_redis_event(
                 client, infra.redis_port, user, ids[1], 30 if a.quick else 300)
+            if jwks_server:
+                result["jwks_fetches"] = jwks_server.fetches
             infra.stop_host(host)
             # Host overhead: the trivial fixture component on its own host.
             result["host_overhead"] = trivial(infra, work, conns, duration)
+            if micro_n:
+                result["auth_micro"] = auth_micro(infra, work, micro_n, 2 if a.quick else 5)
             infra.stop()
             if events:
                 result["events"].update(helper_events(a.quick, duration))
@@ -675,15 +834,29 @@ def main():
         print(report(result))
         print(f"\nJSON: {out_path}")
         bad = [(n, c) for n, s in result["scenarios"].items() for c, r in s["by_connections"].items()
-               if r["api"]["errors"] or r.get("pg", {}).get("errors")]
+               if any(x["errors"] for x in r.get("api_by_auth", {"": r["api"]}).values())
+               or r.get("pg", {}).get("errors")]
         if bad:
             print(f"ERRORS in {bad}", file=sys.stderr)
             return 1
         return 0
     finally:
         infra.stop()
+        if jwks_server:
+            jwks_server.stop()
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+# The runtime config of the measured host, as runtime-config.toml: the shared store on Redis,
+# the process-local cache store (authentication) in Spin's in-memory SQLite store.
+RUNTIME_CONFIG = """[key_value_store.default]
+type = "redis"
+url = "redis://127.0.0.1:{redis_port}"
+
+[key_value_store.local]
+type = "spin"
+"""
 
 
 def sync_ids(infra, ids):
@@ -711,6 +884,76 @@ def trivial(infra, work, conns, duration):
         log(f"trivial   c={c:<4} {r['rps']:8.0f} rps p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms err {r['errors']}")
     infra.stop_host(proc)
     return out
+
+
+def auth_micro(infra, work, n, rounds=5):
+    """Each step of token verification timed inside wasm (bench/auth-micro on its own host, with
+    the stores as deployed: `default` on Redis, `local` in Spin's in-memory SQLite store)."""
+    wasm = REPO / "target/wasm32-wasip2/release/bench_auth_micro.wasm"
+    key, jwks, _ = mint_eddsa("micro", 0)
+    server = JwksServer(jwks)
+    manifest = work / "auth-micro.toml"
+    manifest.write_text(
+        'spin_manifest_version = 2\n[application]\nname = "bench-auth-micro"\n'
+        '[[trigger.http]]\nroute = "/..."\ncomponent = "micro"\n'
+        f'[component.micro]\nsource = "{wasm}"\nallowed_outbound_hosts = ["{server.origin}"]\n'
+        'key_value_stores = ["default", "local"]\n')
+    rc = work / "auth-micro-runtime-config.toml"
+    rc.write_text(RUNTIME_CONFIG.format(redis_port=infra.redis_port))
+    env = {**os.environ, "TODO_HOST_CACHE_DIR": str(work / "cache"), "TODO_HOST_LOG": "warn"}
+    proc, url = infra.start_host(["-f", str(manifest), "--runtime-config-file", str(rc)], env, "auth-micro-host")
+    try:
+        query = urllib.parse.urlencode({"n": n, "rounds": rounds, "ed_key": key, "jwks_url": server.url})
+        u = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+        conn.request("GET", f"/?{query}")
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            raise SystemExit(f"auth micro-benchmark: {resp.status} {body[:500]!r}")
+        out = json.loads(body)
+        out["jwks_fetches"] = server.fetches
+        log("auth micro-benchmark: " + ", ".join(f"{k} {v['us']:.1f} us" for k, v in out["ops"].items()))
+        return out
+    finally:
+        infra.stop_host(proc)
+        server.stop()
+
+
+AUTH_MICRO_STEPS = [
+    ("kv_open_default", "open the key-value store `default` (Redis)"),
+    ("kv_open_local", "open the key-value store `local` (in-memory SQLite)"),
+    ("kv_get_default_jwks", "get a cached JWKS (~1 KiB) from `default`: a Redis round trip"),
+    ("kv_get_local_jwks", "get the same from `local`"),
+    ("kv_get_local_small", "get a small value from `local`"),
+    ("kv_set_local_small", "set a small value in `local`"),
+    ("jwks_parse", "parse that JWKS (JSON)"),
+    ("key_build_ed25519", "build an Ed25519 key from its JWK (base64)"),
+    ("key_build_es256", "build a P-256 key from its JWK"),
+    ("key_build_rs256", "build an RSA-2048 key from its JWK"),
+    ("decode_metadata", "decode a token's header (alg, kid)"),
+    ("sha256_token", "SHA-256 of a token"),
+    ("signature_ed25519_only", "the Ed25519 signature check alone (ed25519-compact, jwt-simple's)"),
+    ("signature_ed25519_dalek_only", "the same check with ed25519-dalek (verify_strict)"),
+    ("verify_hs256", "jwt-simple: verify an HS256 token (parse, HMAC, claims)"),
+    ("verify_eddsa", "jwt-simple: verify an EdDSA token (parse, signature, claims)"),
+    ("verify_es256", "jwt-simple: verify an ES256 token"),
+    ("verify_rs256", "jwt-simple: verify an RS256 token"),
+    ("authenticate_hs256", "authenticate(): HS256"),
+    ("authenticate_jwks_inline", "authenticate(): EdDSA, JWKS given inline"),
+    ("authenticate_jwks_url", "authenticate(): EdDSA, JWKS from jwks_url, the same token each time"),
+    ("authenticate_jwks_url_fresh_token", "authenticate(): EdDSA, JWKS from jwks_url, a new token each time"),
+]
+
+
+def auth_micro_report(m):
+    lines = [f"authentication steps inside wasm on the host (bench/auth-micro: {m.get('rounds', 1)} rounds of "
+             f"{m['n']} each; microseconds per step, the fastest round's mean and the median round's):"]
+    known = dict(AUTH_MICRO_STEPS)
+    for name in [n for n, _ in AUTH_MICRO_STEPS if n in m["ops"]] + [n for n in m["ops"] if n not in known]:
+        v = m["ops"][name]
+        lines.append(f"  {v['us']:9.1f} {fmt(v.get('median_us'), 1):>9}  {name:34} {known.get(name, '')}")
+    return lines
 
 
 def helper_events(quick, duration):
@@ -754,23 +997,55 @@ def fmt(v, nd=2):
 
 def report(r):
     out = []
-    out.append(f"todo-backend benchmark {r['started']} ({r['mode']}, {r['duration_s']} s per measurement, "
+    rounds = f" x {r['rounds']} rounds" if r.get("rounds", 1) > 1 else ""
+    out.append(f"todo-backend benchmark {r['started']} ({r['mode']}, {r['duration_s']} s per measurement{rounds}, "
                f"target: {r['target']})")
     m = r["machine"]
     out.append(f"machine: {m['cpus']} CPUs, load average {m['loadavg_1m_at_start']:.2f} at start, "
                f"{m.get('loadavg_1m_at_end', 0):.2f} at end (shared: absolute figures are noisy, ratios are not)")
     out.append("")
-    hdr = (f"{'scenario':34} {'conn':>4} | {'api req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'err':>4} "
-           f"{'RSS MiB':>7} | {'pg tx/s':>8} {'p50 ms':>6} {'p99 ms':>6} | {'api/pg':>6} {'api/pg~host':>11}")
+    modes = r.get("auth", ["hs256"])
+    out.append("auth: " + "; ".join(f"{m} = {AUTH_MODES.get(m, 'the token given')}" for m in modes))
+    hdr = (f"{'scenario':34} {'conn':>4} {'auth':>10} | {'api req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+           f"{'err':>4} {'RSS MiB':>7} | {'pg tx/s':>8} {'p50 ms':>6} {'p99 ms':>6} | {'api/pg':>6} {'api/pg~host':>11}")
     out.append(hdr)
     out.append("-" * len(hdr))
     for name, s in r["scenarios"].items():
         for c, row in s["by_connections"].items():
-            a, p, h = row["api"], row.get("pg", {}), row.get("pg_hostlike", {})
-            out.append(f"{s['label'][:34]:34} {c:>4} | {a['rps']:9.0f} {a['p50_ms']:7.2f} {a['p99_ms']:7.2f} "
-                       f"{a['max_ms']:7.1f} {a['errors']:4d} {fmt(a.get('host_peak_rss_mib'), 0):>7} | "
-                       f"{fmt(p.get('tps'), 0):>8} {fmt(p.get('p50_ms')):>6} {fmt(p.get('p99_ms')):>6} | "
-                       f"{fmt(row.get('api_pg_ratio')):>6} {fmt(row.get('api_pg_hostlike_ratio')):>11}")
+            p, h = row.get("pg", {}), row.get("pg_hostlike", {})
+            for mode, a in row.get("api_by_auth", {modes[0]: row["api"]}).items():
+                ratio = a["rps"] / p["tps"] if p.get("tps") else None
+                ratio_hl = a["rps"] / h["tps"] if h.get("tps") else None
+                out.append(f"{s['label'][:34]:34} {c:>4} {mode:>10} | {a['rps']:9.0f} {a['p50_ms']:7.2f} "
+                           f"{a['p99_ms']:7.2f} {a['max_ms']:7.1f} {a['errors']:4d} "
+                           f"{fmt(a.get('host_peak_rss_mib'), 0):>7} | "
+                           f"{fmt(p.get('tps'), 0):>8} {fmt(p.get('p50_ms')):>6} {fmt(p.get('p99_ms')):>6} | "
+                           f"{fmt(ratio):>6} {fmt(ratio_hl):>11}")
+    others = [m for m in modes if m != "hs256"]
+    if "hs256" in modes and others:
+        out.append("")
+        out.append("authentication cost, side by side in this run: HS256 req/s / mode req/s "
+                   "(1.00 = as cheap as HS256; 1.25 = each request costs 25% more"
+                   + ("; the median of the rounds' ratios" if r.get("rounds", 1) > 1 else "") + ")")
+        hdr = f"{'scenario':34} {'conn':>4} | {'hs256 req/s':>11} | " + " | ".join(
+            f"{m + ' req/s':>16} {'cost':>5}" for m in others)
+        out.append(hdr)
+        out.append("-" * len(hdr))
+        for name, s in r["scenarios"].items():
+            for c, row in s["by_connections"].items():
+                by = row.get("api_by_auth", {})
+                if "hs256" not in by:
+                    continue
+                cells = []
+                for m in others:
+                    cost = auth_cost(row, m)
+                    cells.append(f"{by[m]['rps']:16.0f} {fmt(cost):>5}")
+                out.append(f"{s['label'][:34]:34} {c:>4} | {by['hs256']['rps']:11.0f} | " + " | ".join(cells))
+    if r.get("jwks_fetches") is not None:
+        out.append(f"JWKS fetched {r['jwks_fetches']} times from the bench's JWKS endpoint during the run")
+    if r.get("auth_micro"):
+        out.append("")
+        out.extend(auth_micro_report(r["auth_micro"]))
     if r["host_overhead"]:
         out.append("")
         out.append("host overhead (trivial component fixture-http ?op=hello through todo-host):")
@@ -793,10 +1068,23 @@ def report(r):
             for line in h.get("tail", []):
                 out.append(f"    | {line}")
     out.append("")
-    out.append("targets (issue 7):")
+    out.append("targets (issues 7 and 17):")
     for line in targets(r):
         out.append("  " + line)
     return "\n".join(out)
+
+
+def auth_cost(row, mode):
+    """How much a request authenticated by `mode` costs relative to HS256, from one run: with
+    several rounds, the median of the rounds' ratios (each pair measured seconds apart, so the
+    machine's drift cancels out), else the ratio of the two measurements."""
+    by = row.get("api_by_auth", {})
+    if "hs256" not in by or mode not in by or not by[mode]["rps"]:
+        return None
+    pairs = list(zip(by["hs256"].get("rounds_rps", []), by[mode].get("rounds_rps", [])))
+    if pairs and all(m for _, m in pairs):
+        return statistics.median(h / m for h, m in pairs)
+    return by["hs256"]["rps"] / by[mode]["rps"]
 
 
 def targets(r):
@@ -826,6 +1114,12 @@ def targets(r):
         if m and x and m["api"]["rps"]:
             f = x["api"]["rps"] / m["api"]["rps"]
             res.append(f"[{mark(f <= 1.3)}] {mcp} vs {rest} at 32 conn: {f:.2f}x the cost per request (<= 1.3x)")
+    for name in ("get", "list100"):
+        x = row(name)
+        cost = auth_cost(x, "jwks") if x else None
+        if cost is not None:
+            res.append(f"[{mark(cost <= 1.25)}] {name} at 32 conn: a JWKS-verified (EdDSA) request costs {cost:.2f}x "
+                       "an HS256 one (<= 1.25x, issue 17)")
     for big, small in (("list10k", "list100"), ("stats10k", "stats100")):
         b, s = row(big), row(small)
         if b and s and b["api"]["rps"]:

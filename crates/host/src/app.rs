@@ -91,6 +91,9 @@ pub struct CronJob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KvBackend {
     Sqlite(PathBuf),
+    /// A `spin` store without a `path`: in Spin, an SQLite database in memory, one per label,
+    /// shared by every instance of the process and gone when it exits.
+    SqliteInMemory,
     Redis(String),
 }
 
@@ -243,12 +246,10 @@ pub(crate) fn kv_backends(
     );
     for (label, cfg) in &runtime_config.key_value_store {
         let backend = match cfg {
-            KeyValueStoreConfig::Spin { path } => {
-                let path = path
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from(".spin").join(format!("{label}.db")));
+            KeyValueStoreConfig::Spin { path: None } => KvBackend::SqliteInMemory,
+            KeyValueStoreConfig::Spin { path: Some(path) } => {
                 KvBackend::Sqlite(if path.is_absolute() {
-                    path
+                    path.clone()
                 } else {
                     runtime_config.base_dir.join(path)
                 })

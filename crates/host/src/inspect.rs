@@ -197,7 +197,7 @@ pub fn describe(
             .iter()
             .map(|(label, backend)| {
                 let kind = match backend {
-                    KvBackend::Sqlite(_) => "spin",
+                    KvBackend::Sqlite(_) | KvBackend::SqliteInMemory => "spin",
                     KvBackend::Redis(_) => "redis",
                 };
                 let from_runtime_config = runtime_config.key_value_store.contains_key(label);
@@ -405,8 +405,13 @@ pub struct ResolvedRedisTrigger {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ResolvedKvStore {
-    Spin { path: PathBuf },
-    Redis { address: Option<Endpoint> },
+    /// `path` is `None` for an in-memory store (a `spin` store configured without a path).
+    Spin {
+        path: Option<PathBuf>,
+    },
+    Redis {
+        address: Option<Endpoint>,
+    },
 }
 
 impl Resolved {
@@ -461,7 +466,10 @@ impl Resolved {
             .iter()
             .map(|(label, backend)| {
                 let store = match backend {
-                    KvBackend::Sqlite(path) => ResolvedKvStore::Spin { path: path.clone() },
+                    KvBackend::Sqlite(path) => ResolvedKvStore::Spin {
+                        path: Some(path.clone()),
+                    },
+                    KvBackend::SqliteInMemory => ResolvedKvStore::Spin { path: None },
                     KvBackend::Redis(url) => ResolvedKvStore::Redis {
                         address: Endpoint::parse(url),
                     },

@@ -1,5 +1,6 @@
-//! `fermyon:spin/key-value@2.0.0`: SQLite-file stores (Spin's default, same table layout) and
-//! Redis stores from the runtime config. A component may open only its declared labels.
+//! `fermyon:spin/key-value@2.0.0`: SQLite-file stores (Spin's default, same table layout),
+//! in-memory SQLite stores (a `spin` store without `path`, as in Spin) and Redis stores from the
+//! runtime config. A component may open only its declared labels.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,6 +30,8 @@ pub struct StoreHandle {
 pub struct KvStores {
     config: HashMap<String, KvBackend>,
     sqlite: Mutex<HashMap<PathBuf, Arc<Mutex<rusqlite::Connection>>>>,
+    /// In-memory databases by label: each lives as long as the host process.
+    memory: Mutex<HashMap<String, Arc<Mutex<rusqlite::Connection>>>>,
     redis: tokio::sync::Mutex<HashMap<String, MultiplexedConnection>>,
 }
 
@@ -41,6 +44,7 @@ impl KvStores {
         Self {
             config,
             sqlite: Mutex::new(HashMap::new()),
+            memory: Mutex::new(HashMap::new()),
             redis: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -56,6 +60,18 @@ impl KvStores {
                 let conn = open_sqlite(path).map_err(other)?;
                 let conn = Arc::new(Mutex::new(conn));
                 map.insert(path.clone(), conn.clone());
+                Ok(Backend::Sqlite(conn))
+            }
+            Some(KvBackend::SqliteInMemory) => {
+                let mut map = self.memory.lock().map_err(other)?;
+                if let Some(c) = map.get(label) {
+                    return Ok(Backend::Sqlite(c.clone()));
+                }
+                let conn = rusqlite::Connection::open_in_memory()
+                    .and_then(|conn| create_table(&conn).map(|()| conn))
+                    .map_err(other)?;
+                let conn = Arc::new(Mutex::new(conn));
+                map.insert(label.to_string(), conn.clone());
                 Ok(Backend::Sqlite(conn))
             }
             Some(KvBackend::Redis(url)) => {
@@ -82,6 +98,11 @@ fn open_sqlite(path: &PathBuf) -> rusqlite::Result<rusqlite::Connection> {
     }
     let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    create_table(&conn)?;
+    Ok(conn)
+}
+
+fn create_table(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS spin_key_value (
             store TEXT NOT NULL,
@@ -89,8 +110,7 @@ fn open_sqlite(path: &PathBuf) -> rusqlite::Result<rusqlite::Connection> {
             value BLOB NOT NULL,
             PRIMARY KEY (store, key)
         );",
-    )?;
-    Ok(conn)
+    )
 }
 
 impl StoreHandle {

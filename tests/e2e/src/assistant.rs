@@ -127,6 +127,7 @@ pub async fn spawn_assistant_app(model: &FakeModel, variables: &[(&str, &str)]) 
         AppOptions { variables: all },
         &["assistant"],
         &[("SPIN_PG_ZERO_ROW_QUERY", "error")],
+        crate::LOCAL_STORE,
     )
     .await
 }

@@ -72,31 +72,46 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
-    spawn_app_running(options, &[], &[]).await
+    spawn_app_running(options, &[], &[], LOCAL_STORE).await
+}
+
+/// The runtime config's `[key_value_store.local]` table as deployed: Spin's in-memory store.
+pub const LOCAL_STORE: &str = "type = \"spin\"\n";
+
+/// The runtime config of runtime-config.toml for this Redis, with `local_store` as the body
+/// of the `[key_value_store.local]` table.
+pub fn runtime_config(redis_url: &str, local_store: &str) -> String {
+    format!(
+        "[key_value_store.default]\ntype = \"redis\"\nurl = \"{redis_url}\"\n\n[key_value_store.local]\n{local_store}"
+    )
+}
+
+/// `spawn_app_with`, the key-value store `local` configured by `local_store` (the body of its
+/// runtime-config table) instead of as deployed.
+pub async fn spawn_app_with_local_store(options: AppOptions, local_store: &str) -> TestApp {
+    spawn_app_running(options, &[], &[], local_store).await
 }
 
 /// [`spawn_app_with`], the API host's environment extended with `host_env` (e.g.
 /// `SPIN_PG_ZERO_ROW_QUERY`).
 pub async fn spawn_app_with_host_env(options: AppOptions, host_env: &[(&str, &str)]) -> TestApp {
-    spawn_app_running(options, &[], host_env).await
+    spawn_app_running(options, &[], host_env, LOCAL_STORE).await
 }
 
-/// Like [`spawn_app_with`], with HTTP `components` besides [`http_components`] and `host_env`
-/// for the host process (e.g. `SPIN_PG_ZERO_ROW_QUERY`).
+/// Like [`spawn_app_with`], with HTTP `components` besides [`http_components`], `host_env`
+/// for the host process (e.g. `SPIN_PG_ZERO_ROW_QUERY`) and the `local` store's table.
 pub async fn spawn_app_running(
     options: AppOptions,
     components: &[&str],
     host_env: &[(&str, &str)],
+    local_store: &str,
 ) -> TestApp {
     let db = fresh_database().await;
     let redis = RedisServer::start();
     let config_dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
         config_dir.path().join("runtime-config.toml"),
-        format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-            redis.url()
-        ),
+        runtime_config(&redis.url(), local_store),
     )
     .expect("write runtime config");
     let mut builder = host_builder(&db, &redis, config_dir.path(), &options.variables);

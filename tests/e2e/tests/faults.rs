@@ -398,10 +398,7 @@ async fn postgres_restarted_during_a_write_load() {
     let config = tempfile::tempdir().unwrap();
     std::fs::write(
         config.path().join("runtime-config.toml"),
-        format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-            redis.url()
-        ),
+        todo_e2e::runtime_config(&redis.url(), todo_e2e::LOCAL_STORE),
     )
     .unwrap();
     let api = HostBuilder::new(repo_root().join("spin.toml"))

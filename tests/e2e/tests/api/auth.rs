@@ -505,3 +505,174 @@ async fn an_unreachable_jwks_is_503_not_a_pass() {
         200
     );
 }
+
+/// An app whose JWKS is served at a URL (as Better Auth serves it), with what the server serves
+/// and how often it was fetched.
+struct JwksApp {
+    app: todo_e2e::TestApp,
+    served: std::sync::Arc<std::sync::Mutex<Value>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksApp {
+    async fn spawn(jwks: Value) -> JwksApp {
+        JwksApp::spawn_with_local_store(jwks, todo_e2e::LOCAL_STORE).await
+    }
+
+    async fn spawn_with_local_store(jwks: Value, local_store: &str) -> JwksApp {
+        let served = std::sync::Arc::new(std::sync::Mutex::new(jwks));
+        let (port, fetches) = serve_jwks(served.clone()).await;
+        let app = todo_e2e::spawn_app_with_local_store(
+            AppOptions {
+                variables: vec![
+                    (
+                        "jwks_url".into(),
+                        format!("http://127.0.0.1:{port}/api/auth/jwks"),
+                    ),
+                    ("jwks_origin".into(), format!("http://127.0.0.1:{port}")),
+                ],
+            },
+            local_store,
+        )
+        .await;
+        JwksApp {
+            app,
+            served,
+            fetches,
+        }
+    }
+
+    fn serve(&self, jwks: Value) {
+        *self.served.lock().unwrap() = jwks;
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn status(&self, token: &str) -> u16 {
+        self.app
+            .client
+            .get(self.app.url("/api/alice/tasks"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// Asks with `token` until the answer is `status` (deadline 60 s); panics otherwise.
+    async fn wait_for_status(&self, token: &str, status: u16, what: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let got = self.status(token).await;
+            if got == status {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: still {got} after 60 s, expected {status}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn ed_jwk(key: &Ed25519KeyPair, kid: &str) -> Value {
+    json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": kid, "x": b64(&key.public_key().to_bytes())})
+}
+
+/// Claims for alice whose `exp` (with the 60 s leeway) ends `seconds_left` from now.
+fn claims_expiring_in(seconds_left: i64) -> JWTClaims<NoCustomClaims> {
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = Keys::claims("alice");
+    claims.expires_at = Some(UnixTimeStamp::from_secs((now - 60 + seconds_left) as u64));
+    claims
+}
+
+#[tokio::test]
+async fn a_verified_token_once_cached_is_401_past_its_exp() {
+    let key = Ed25519KeyPair::generate().with_key_id("ed-1");
+    let app = JwksApp::spawn(json!({"keys": [ed_jwk(&key, "ed-1")]})).await;
+    // Valid for 15 more seconds (leeway included): verified and cached by the first request.
+    let token = key.sign(claims_expiring_in(15)).unwrap();
+    assert_eq!(app.status(&token).await, 200);
+    assert_eq!(
+        app.status(&token).await,
+        200,
+        "served again (from the cache)"
+    );
+    // The JWKS (and so every cached token) stays current for 10 minutes: only the cached
+    // token's own exp can end it.
+    app.wait_for_status(&token, 401, "a cached token past its exp")
+        .await;
+    assert_eq!(app.fetches(), 1);
+}
+
+#[tokio::test]
+async fn a_key_removed_from_the_jwks_stops_verifying_cached_and_new_tokens_once_it_is_refetched() {
+    let old = Ed25519KeyPair::generate().with_key_id("ed-1");
+    let new = Ed25519KeyPair::generate().with_key_id("ed-2");
+    let app = JwksApp::spawn(json!({"keys": [ed_jwk(&old, "ed-1")]})).await;
+    let cached = old.sign(Keys::claims("alice")).unwrap();
+    assert_eq!(app.status(&cached).await, 200);
+    assert_eq!(app.status(&cached).await, 200);
+    assert_eq!(app.fetches(), 1);
+
+    // The issuer rotates: ed-1 is gone. The first token naming the new kid makes the app fetch
+    // the JWKS again, and from then on ed-1 verifies nothing, not even the token it verified
+    // (and cached) before.
+    app.serve(json!({"keys": [ed_jwk(&new, "ed-2")]}));
+    assert_eq!(
+        app.status(&new.sign(Keys::claims("alice")).unwrap()).await,
+        200
+    );
+    assert_eq!(app.fetches(), 2);
+    assert_eq!(app.status(&cached).await, 401, "the cached token");
+    assert_eq!(
+        app.status(&old.sign(Keys::claims("alice")).unwrap()).await,
+        401,
+        "a new token of the removed key"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_token_is_not_cached() {
+    let key = Ed25519KeyPair::generate().with_key_id("ed-1");
+    let app = JwksApp::spawn(json!({"keys": [ed_jwk(&key, "ed-1")]})).await;
+    // Not valid before 10 s from now (leeway included): rejected until then, accepted after.
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = Keys::claims("alice");
+    claims.invalid_before = Some(UnixTimeStamp::from_secs((now + 60 + 10) as u64));
+    let token = key.sign(claims).unwrap();
+    assert_eq!(app.status(&token).await, 401);
+    app.wait_for_status(&token, 200, "a token once rejected as not yet valid")
+        .await;
+}
+
+#[tokio::test]
+async fn a_cache_store_that_cannot_be_opened_is_bypassed() {
+    let key = Ed25519KeyPair::generate().with_key_id("ed-1");
+    // `local` on a Redis nobody listens on: opening it fails on every request.
+    let dead = test_support::free_port();
+    let app = JwksApp::spawn_with_local_store(
+        json!({"keys": [ed_jwk(&key, "ed-1")]}),
+        &format!("type = \"redis\"\nurl = \"redis://127.0.0.1:{dead}\"\n"),
+    )
+    .await;
+    let token = key.sign(Keys::claims("alice")).unwrap();
+    for _ in 0..3 {
+        assert_eq!(app.status(&token).await, 200);
+    }
+    assert_eq!(
+        app.fetches(),
+        3,
+        "nothing cached: the JWKS is fetched every time"
+    );
+    let stranger = Ed25519KeyPair::generate()
+        .with_key_id("ed-1")
+        .sign(Keys::claims("alice"))
+        .unwrap();
+    assert_eq!(app.status(&stranger).await, 401);
+}

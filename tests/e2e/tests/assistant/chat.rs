@@ -313,6 +313,7 @@ async fn without_a_model_the_chat_endpoints_are_503_naming_the_variable() {
         AppOptions::default(),
         &["assistant"],
         &[("SPIN_PG_ZERO_ROW_QUERY", "error")],
+        todo_e2e::LOCAL_STORE,
     )
     .await;
     let (status, body) = app.chat("alice", json!({"message": "hi"})).await;
