@@ -84,6 +84,11 @@ class Host:
         self.binary = binary
         self.manifest = manifest.resolve()
 
+    def local_runtime_config(self) -> str | None:
+        """The runtime config beside spin.toml (`spin up --runtime-config-file runtime-config.toml`)."""
+        beside = self.manifest.parent / RUNTIME_CONFIG_KEY
+        return beside.read_text() if beside.exists() else None
+
     def inspect(self, components: list[str] | None = None, routes: list[str] = (),
                 values: dict[str, str] | None = None, runtime_config: str | None = None) -> dict:
         """`components`: as `spin up -c` (None = all). `values`: resolve with these Spin
@@ -146,8 +151,10 @@ class SpinApp:
 
 
 def load_spin_toml(host: Host, problems: Problems) -> SpinApp | None:
+    # As `spin up --runtime-config-file runtime-config.toml` loads it (the stores it declares
+    # exist); each SpinApp is checked again below against its own runtime config.
     try:
-        info = host.inspect()
+        info = host.inspect(runtime_config=host.local_runtime_config())
     except HostRefused as e:
         problems.add(str(host.manifest), f"the host refuses it: {e}")
         return None
@@ -451,6 +458,11 @@ def check_spinapps(index: Index, spin: SpinApp, strict: bool, label: str, proble
         if stores and not rc_name:
             problems.add(where, f"components use key-value store(s) {', '.join(stores)} but there is no "
                                 "runtimeConfig.loadFromSecret: each pod would get its own local store")
+        if rc_name and rc_text is None and not strict:
+            # The Secret comes from an overlay (checked there): stand in a runtime config that
+            # declares the labels spin.toml uses, so the rest of the SpinApp is still checked.
+            every_store = sorted({s for c in spin.components.values() for s in c.key_value_stores})
+            rc_text = "".join(f'[key_value_store.{s}]\ntype = "spin"\n\n' for s in every_store)
 
         # --- what the host makes of these components with this SpinApp's configuration
         retained_ids = [c.id for c in retained_comps]
@@ -608,7 +620,8 @@ def check_workload_refs(index: Index, spin: SpinApp | None, strict: bool, label:
                         retained = (app.get("spec") or {}).get("components") or list(spin.components)
                         retained = [c for c in dict.fromkeys(retained) if c in spin.components]
                         try:
-                            answer = spin.host.inspect(retained, [path])["route_answers"][0]["answer"]
+                            answer = spin.host.inspect(retained, [path], runtime_config=spin.host.local_runtime_config()
+                                                       )["route_answers"][0]["answer"]
                         except HostRefused as e:
                             answer = f"refused ({e})"
                         if answer != "component":
