@@ -9,7 +9,6 @@ mod audit;
 mod health;
 mod notifications;
 mod request;
-mod routes;
 mod tasks;
 
 use spin_sdk::http::{IncomingRequest, Response};
@@ -17,7 +16,7 @@ use spin_sdk::http_component;
 use spin_support::http::{ApiError, Cors};
 use spin_support::request::Context;
 
-use routes::{Match, Route};
+use todo_api_routes::{self as routes, Match, Route};
 
 /// The component id in log lines.
 const COMPONENT: &str = "backend-api";

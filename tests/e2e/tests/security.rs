@@ -1,4 +1,4 @@
-//! Security table: EVERY route of `backend-api` (its routing table, `routes::ROUTES`, so a new
+//! Security table: EVERY route of `backend-api` (its routing table, `todo_api_routes::ROUTES`, so a new
 //! route is covered without editing this file) and the SSE route of `realtime`, crossed with
 //! every kind of bad credential: no token, an expired token, a wrong signature, `alg: none`,
 //! HS256 "signed" with the JWKS public key (algorithm confusion) and another user's valid
@@ -18,10 +18,6 @@ use base64::Engine;
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
 use todo_e2e::{spawn_app_with, AppOptions, TestApp, HS256_SECRET};
-
-#[path = "../../../components/backend-api/src/routes.rs"]
-#[allow(dead_code)]
-mod routes;
 
 const PUBLIC: &[&str] = &[
     "/health",
@@ -329,7 +325,7 @@ async fn run_table(app: &TestApp, keys: &Keys, valid: &str, hs256: bool) -> (usi
     let mut checked = 0;
     let mut routes_checked = 0;
 
-    let protected: Vec<_> = routes::ROUTES
+    let protected: Vec<_> = todo_api_routes::ROUTES
         .iter()
         .filter(|(_, _, path)| !PUBLIC.contains(path))
         .collect();
@@ -341,7 +337,7 @@ async fn run_table(app: &TestApp, keys: &Keys, valid: &str, hs256: bool) -> (usi
         );
     }
     assert_eq!(
-        routes::ROUTES.len() - protected.len(),
+        todo_api_routes::ROUTES.len() - protected.len(),
         PUBLIC.len(),
         "every public route is listed in PUBLIC"
     );

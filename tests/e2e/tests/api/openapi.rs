@@ -5,10 +5,6 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use todo_e2e::spawn_app;
 
-#[path = "../../../../components/backend-api/src/routes.rs"]
-#[allow(dead_code)]
-mod routes;
-
 #[tokio::test]
 async fn served_document_and_routing_table_agree_in_both_directions() {
     let app = spawn_app().await;
@@ -38,7 +34,7 @@ async fn served_document_and_routing_table_agree_in_both_directions() {
                 .map(move |method| (method.to_uppercase(), path.clone()))
         })
         .collect();
-    let routed: BTreeSet<(String, String)> = routes::ROUTES
+    let routed: BTreeSet<(String, String)> = todo_api_routes::ROUTES
         .iter()
         .map(|(_, method, path)| (method.to_string(), path.to_string()))
         .collect();

@@ -1,6 +1,9 @@
-//! Every route of `backend-api`, as data: the router matches requests against this table and
-//! a test compares it with `openapi.json` in both directions (a route that is served but not
-//! documented, or documented but not served, fails the build's tests).
+//! Every route of `backend-api`, as data: the component's router matches requests against
+//! this table, and the end-to-end tests compare it with `openapi.json` in both directions (a
+//! route that is served but not documented, or documented but not served, fails) and cross
+//! every protected route with every bad credential. A crate of its own, without dependencies,
+//! so that the tests use the very table the component routes with without building the
+//! component natively.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
