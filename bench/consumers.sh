@@ -14,7 +14,7 @@
 #   HOST_PROFILE=debug bench/consumers.sh      # use target/debug/todo-host (no release build)
 #
 # The client, PostgreSQL, Redis and the hosts share the machine: figures are a floor.
-# The benchmark itself is the ignored test `bench_consumers` in tests/e2e/tests/consumers.rs;
+# The benchmark itself is the ignored test `bench::bench_consumers` in tests/e2e/tests/consumers/bench.rs;
 # lines starting with RESULT are the figures.
 set -euo pipefail
 
@@ -39,7 +39,7 @@ export TEST_PG_URL="$PG_ADMIN_URL"
 echo "== running"
 log=$(mktemp)
 status=0
-cargo test -p todo-e2e --test consumers -- --ignored --exact --nocapture bench_consumers >"$log" 2>&1 || status=$?
+cargo test -p todo-e2e --test consumers -- --ignored --exact --nocapture bench::bench_consumers >"$log" 2>&1 || status=$?
 grep -E '^(RESULT|test |thread )' "$log" || true
 if [ "$status" -ne 0 ]; then tail -40 "$log"; fi
 rm -f "$log"

@@ -13,7 +13,7 @@
 #
 # The client, PostgreSQL, Redis and both hosts share the machine: figures are a floor.
 # The benchmark itself is the ignored test `bench_realtime_latency_and_idle_streams` in
-# tests/e2e/tests/realtime.rs; lines starting with RESULT are the figures.
+# tests/e2e/tests/realtime/bench.rs; lines starting with RESULT are the figures.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -38,7 +38,7 @@ echo "== running"
 log=$(mktemp)
 status=0
 cargo test -p todo-e2e --test realtime -- --ignored --exact --nocapture \
-    bench_realtime_latency_and_idle_streams >"$log" 2>&1 || status=$?
+    bench::bench_realtime_latency_and_idle_streams >"$log" 2>&1 || status=$?
 grep -E '^(RESULT|\[|opened|test |thread )' "$log" || true
 if [ "$status" -ne 0 ]; then tail -40 "$log"; fi
 rm -f "$log"

@@ -5,7 +5,7 @@
 #     (`*/5 * * * * *`), plus the part beyond the cadence (time after the first tick due);
 #  2. one sweep's duration (3 rounds) with BENCH_PENDING (default 100,000) pending reminders of
 #     which BENCH_DUE (default 1,000) are due, driven through the sweep route.
-# Both are `#[ignore]`d tests in tests/e2e/tests/reminders.rs, run against a throw-away
+# Both are `#[ignore]`d tests in tests/e2e/tests/reminders/bench.rs, run against a throw-away
 # PostgreSQL (started here unless TEST_PG_URL is set), on the release build of the host.
 #
 #   bench/reminders.sh

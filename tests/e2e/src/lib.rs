@@ -2,10 +2,9 @@
 //! components on the local host, configured through Spin variables exactly as in production.
 //! HTTP components run in one host process, event-driven ones in another (as deployed).
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jwt_simple::prelude::*;
 use serde_json::Value;
@@ -17,6 +16,14 @@ pub use test_support;
 use todo_host::inspect::AppInfo;
 
 pub mod assistant;
+pub mod db;
+pub mod logs;
+pub mod sse;
+pub mod stats;
+pub mod wait;
+
+pub use logs::{log_lines, request_line, served_url, tail, wait_for_log_lines};
+pub use wait::eventually;
 
 pub const HS256_SECRET: &str = "e2e-test-secret-0123456789abcdef";
 pub const SWEEP_TOKEN: &str = "e2e-sweep-token";
@@ -50,6 +57,33 @@ pub fn route_only_component(path: &str) -> String {
         "{id} (at {path}) must not have a cron trigger: {triggers:?}"
     );
     id
+}
+
+/// The component spin.toml routes the outbox relay's sweep route to (the relay's .wasm under
+/// an id without the cron trigger).
+pub fn outbox_sweep_component() -> String {
+    route_only_component("/internal/sweeps/outbox")
+}
+
+/// A valid HS256 token for `user` (1 hour).
+pub fn token(user: &str) -> String {
+    let claims = Claims::create(jwt_simple::prelude::Duration::from_hours(1)).with_subject(user);
+    HS256Key::from_bytes(HS256_SECRET.as_bytes())
+        .authenticate(claims)
+        .expect("sign token")
+}
+
+/// An HS256 token for `user`, correctly signed, that expired an hour ago.
+pub fn expired_token(user: &str) -> String {
+    let mut claims =
+        Claims::create(jwt_simple::prelude::Duration::from_hours(1)).with_subject(user);
+    let now = Clock::now_since_epoch();
+    claims.issued_at = Some(now - jwt_simple::prelude::Duration::from_hours(2));
+    claims.invalid_before = Some(now - jwt_simple::prelude::Duration::from_hours(2));
+    claims.expires_at = Some(now - jwt_simple::prelude::Duration::from_hours(1));
+    HS256Key::from_bytes(HS256_SECRET.as_bytes())
+        .authenticate(claims)
+        .expect("sign token")
 }
 
 pub struct TestApp {
@@ -196,11 +230,7 @@ impl TestApp {
 
     /// A valid HS256 token for `user` (1 hour).
     pub fn token(&self, user: &str) -> String {
-        let claims =
-            Claims::create(jwt_simple::prelude::Duration::from_hours(1)).with_subject(user);
-        HS256Key::from_bytes(HS256_SECRET.as_bytes())
-            .authenticate(claims)
-            .expect("sign token")
+        token(user)
     }
 
     pub fn get(&self, user: &str, path: &str) -> reqwest::RequestBuilder {
@@ -268,96 +298,53 @@ impl TestApp {
         }
         pubsub
     }
-}
 
-/// Polls `check` every 200 ms until it returns `Ok`, or panics with its last complaint after
-/// `timeout`. Tests wait for the state they assert on this way, never for a fixed time.
-pub async fn eventually<F, Fut, T>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        match check().await {
-            Ok(value) => return value,
-            Err(complaint) if Instant::now() > deadline => {
-                panic!("timed out after {timeout:?} waiting for {what}: {complaint}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
+    /// Publishes `payload` on `channel` of this test's Redis, as a producer would.
+    pub async fn publish(&self, channel: &str, payload: impl redis::ToRedisArgs) {
+        let client = redis::Client::open(self.redis.url()).expect("redis client");
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection");
+        let _receivers: i64 = redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async(&mut connection)
+            .await
+            .expect("PUBLISH");
     }
-}
 
-/// The JSON log lines (`spin_support::log`) a host has printed so far, in order.
-pub fn log_lines(process: &HostProcess) -> Vec<Value> {
-    process
-        .output()
-        .lines()
-        .filter(|line| line.starts_with('{'))
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|line| line.get("kind").is_some())
-        .collect()
-}
-
-/// Waits until `process` has printed at least `n` log lines matching `wanted` and returns them.
-/// (The host forwards component output asynchronously, so a line can arrive after the effect a
-/// test already saw.)
-pub async fn wait_for_log_lines(
-    process: &HostProcess,
-    what: &str,
-    n: usize,
-    wanted: impl Fn(&Value) -> bool,
-) -> Vec<Value> {
-    eventually(what, Duration::from_secs(60), || {
-        let lines: Vec<Value> = log_lines(process)
-            .into_iter()
-            .filter(|l| wanted(l))
-            .collect();
-        let result = if lines.len() >= n {
-            Ok(lines)
-        } else {
-            Err(format!(
-                "{} of {n} lines; output ends with:\n{}",
-                lines.len(),
-                tail(&process.output(), 30)
-            ))
-        };
-        std::future::ready(result)
-    })
-    .await
-}
-
-/// The log line of the request with this `X-Request-Id` (waits for it).
-pub async fn request_line(process: &HostProcess, request_id: &str) -> Value {
-    let mut lines = wait_for_log_lines(
-        process,
-        &format!("the line of request {request_id}"),
-        1,
-        |l| l["kind"] == "request" && l["requestId"] == request_id,
-    )
-    .await;
-    assert_eq!(lines.len(), 1, "one line per request: {lines:?}");
-    lines.remove(0)
-}
-
-/// The last `n` lines of `text`.
-pub fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// The address a host serves HTTP on, read from its `Serving http://...` line (bounded wait).
-pub fn served_url(process: &HostProcess) -> String {
-    assert!(
-        process.wait_for_output("Serving http://", Duration::from_secs(60)),
-        "{}",
-        process.output()
-    );
-    process
-        .output()
-        .lines()
-        .find_map(|line| line.split("Serving ").nth(1))
-        .map(|url| url.trim().trim_end_matches('/').to_string())
-        .expect("a Serving line")
+    /// Waits until every one of `channels` has a subscriber (`subscriber`, whose output a
+    /// failure shows): a message published before that would reach no one.
+    pub async fn wait_for_subscribers(&self, channels: &[&str], subscriber: &HostProcess) {
+        let client = redis::Client::open(self.redis.url()).expect("redis client");
+        let connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection");
+        eventually(
+            &format!("subscribers on {channels:?}"),
+            Duration::from_secs(60),
+            || {
+                let mut connection = connection.clone();
+                async move {
+                    let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+                        .arg("NUMSUB")
+                        .arg(channels)
+                        .query_async(&mut connection)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if counts.iter().all(|(_, n)| *n >= 1) {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "{counts:?}; the subscriber's output ends with:\n{}",
+                            tail(&subscriber.output(), 30)
+                        ))
+                    }
+                }
+            },
+        )
+        .await;
+    }
 }

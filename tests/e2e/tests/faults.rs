@@ -25,10 +25,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use jwt_simple::prelude::*;
 use serde_json::{json, Value};
+use todo_e2e::db::count;
 use todo_e2e::test_support::{repo_root, HostBuilder, HostProcess, PostgresServer, RedisServer};
-use todo_e2e::{eventually, served_url, spawn_app, TestApp, HS256_SECRET, SWEEP_TOKEN};
+use todo_e2e::{
+    eventually, outbox_sweep_component, served_url, spawn_app, token, TestApp, HS256_SECRET,
+    SWEEP_TOKEN,
+};
 
 /// A request not answered within this is a hang (a real one never ends; a loaded machine is
 /// only slow, so the bound is generous).
@@ -36,13 +39,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
 const WORKERS: usize = 12;
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn token(user: &str) -> String {
-    let claims = Claims::create(jwt_simple::prelude::Duration::from_hours(1)).with_subject(user);
-    HS256Key::from_bytes(HS256_SECRET.as_bytes())
-        .authenticate(claims)
-        .unwrap()
-}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -209,37 +205,37 @@ async fn stop_load(stop: &AtomicBool, handles: Vec<tokio::task::JoinHandle<()>>)
 
 // ------------------------------------------------------------------------------- invariants
 
-async fn count(pg: &tokio_postgres::Client, sql: &str) -> i64 {
-    pg.query_one(sql, &[]).await.unwrap().get(0)
-}
-
 /// Nothing half written: every task has its task-created event, every task-created event its
 /// task (the load deletes nothing), every version bump its task-updated event.
 async fn assert_nothing_half_written(pg: &tokio_postgres::Client) -> (i64, i64) {
-    let tasks = count(pg, "SELECT count(*) FROM tasks").await;
-    let events = count(pg, "SELECT count(*) FROM events").await;
+    let tasks = count(pg, "SELECT count(*) FROM tasks", &[]).await;
+    let events = count(pg, "SELECT count(*) FROM events", &[]).await;
     let tasks_without_event = count(
         pg,
         "SELECT count(*) FROM tasks t WHERE NOT EXISTS \
          (SELECT 1 FROM events e WHERE e.subject = t.id::text AND e.topic = 'task-created')",
+        &[],
     )
     .await;
     let events_without_task = count(
         pg,
         "SELECT count(*) FROM events e WHERE e.topic = 'task-created' AND NOT EXISTS \
          (SELECT 1 FROM tasks t WHERE t.id::text = e.subject)",
+        &[],
     )
     .await;
     let versions_without_event = count(
         pg,
         "SELECT count(*) FROM tasks t WHERE t.version - 1 <> \
          (SELECT count(*) FROM events e WHERE e.subject = t.id::text AND e.topic = 'task-updated')",
+        &[],
     )
     .await;
     let completions_without_event = count(
         pg,
         "SELECT count(*) FROM tasks t WHERE t.status = 'completed' AND NOT EXISTS \
          (SELECT 1 FROM events e WHERE e.subject = t.id::text AND e.topic = 'task-completed')",
+        &[],
     )
     .await;
     assert_eq!(
@@ -263,18 +259,20 @@ async fn audit_figures(pg: &tokio_postgres::Client) -> (i64, i64, i64, i64) {
     let task_events = count(
         pg,
         "SELECT count(*) FROM events WHERE topic <> 'reminder-due'",
+        &[],
     )
     .await;
-    let audit_rows = count(pg, "SELECT count(*) FROM audit_logs").await;
+    let audit_rows = count(pg, "SELECT count(*) FROM audit_logs", &[]).await;
     let duplicates = count(
         pg,
-        "SELECT count(*) FROM (SELECT event_id FROM audit_logs GROUP BY event_id HAVING count(*) > 1) d",
+        "SELECT count(*) FROM (SELECT event_id FROM audit_logs GROUP BY event_id HAVING count(*) > 1) d", &[],
     )
     .await;
     let lost = count(
         pg,
         "SELECT count(*) FROM events e WHERE e.topic <> 'reminder-due' AND NOT EXISTS \
          (SELECT 1 FROM audit_logs a WHERE a.event_id = e.id)",
+        &[],
     )
     .await;
     (task_events, audit_rows, duplicates, lost)
@@ -321,11 +319,6 @@ async fn wait_for_unavailable(stats: &Stats) -> u64 {
     .await
 }
 
-/// The component id spin.toml routes `/internal/sweeps/outbox` to.
-fn outbox_sweep_component() -> String {
-    todo_e2e::route_only_component("/internal/sweeps/outbox")
-}
-
 /// Runs the relay's sweep route until every task event is audited and published (bounded).
 async fn relay_until_audited(
     sweep_url: &str,
@@ -333,8 +326,7 @@ async fn relay_until_audited(
     timeout: Duration,
 ) -> (i64, i64, i64, i64) {
     let client = client();
-    let deadline = Instant::now() + timeout;
-    loop {
+    eventually("the relay to catch up", timeout, || async {
         let response = client
             .post(sweep_url)
             .bearer_auth(SWEEP_TOKEN)
@@ -344,17 +336,22 @@ async fn relay_until_audited(
         let status = response.status();
         let summary = response.text().await.unwrap_or_default();
         let figures = audit_figures(pg).await;
-        let unpublished = count(pg, "SELECT count(*) FROM events WHERE published_at IS NULL").await;
+        let unpublished = count(
+            pg,
+            "SELECT count(*) FROM events WHERE published_at IS NULL",
+            &[],
+        )
+        .await;
         if status == 200 && figures.3 == 0 && figures.1 == figures.0 && unpublished == 0 {
-            return figures;
+            Ok(figures)
+        } else {
+            Err(format!(
+                "sweep {status} {summary}; (task events, audit rows, duplicates, lost) = \
+                 {figures:?}, unpublished {unpublished}"
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "the relay did not catch up: sweep {status} {summary}; (task events, audit rows, \
-             duplicates, lost) = {figures:?}, unpublished {unpublished}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    })
+    .await
 }
 
 /// Polls until a create succeeds again; returns how long that took.
@@ -533,6 +530,7 @@ async fn redis_restarted_during_a_write_load() {
     let unpublished_before_relay = count(
         &pg,
         "SELECT count(*) FROM events WHERE published_at IS NULL",
+        &[],
     )
     .await;
     let (task_events, audited, duplicates, lost) =

@@ -564,18 +564,13 @@ impl JwksApp {
 
     /// Asks with `token` until the answer is `status` (deadline 60 s); panics otherwise.
     async fn wait_for_status(&self, token: &str, status: u16, what: &str) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let got = self.status(token).await;
-            if got == status {
-                return;
+        todo_e2e::eventually(what, std::time::Duration::from_secs(60), || async {
+            match self.status(token).await {
+                got if got == status => Ok(()),
+                got => Err(format!("still {got}, expected {status}")),
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{what}: still {got} after 60 s, expected {status}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
+        })
+        .await
     }
 }
 

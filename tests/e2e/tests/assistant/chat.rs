@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 use todo_e2e::assistant::{spawn_assistant_app, FakeModel};
+use todo_e2e::db::count;
 use todo_e2e::{spawn_app_running, AppOptions};
 
 use crate::{assert_all_valid, conversation, system_message};
@@ -226,7 +227,7 @@ async fn a_message_over_4000_characters_is_422_and_changes_nothing() {
         1,
         "only the valid message reached the model"
     );
-    let threads = crate::count(&app, "SELECT count(*) FROM chat_threads", &[]).await;
+    let threads = count(&app.pg().await, "SELECT count(*) FROM chat_threads", &[]).await;
     assert_eq!(threads, 1);
 }
 
@@ -249,8 +250,8 @@ async fn another_users_thread_is_not_found() {
         .await;
     assert_eq!(status, 404);
     // Alice's thread has only her turn.
-    let items = crate::count(
-        &app,
+    let items = count(
+        &app.pg().await,
         "SELECT count(*) FROM chat_items WHERE thread_id = $1",
         &[&thread_id],
     )
@@ -336,7 +337,7 @@ async fn without_a_model_the_chat_endpoints_are_503_naming_the_variable() {
         .chatkit("alice", json!({"type": "threads.list", "params": {}}))
         .await;
     assert_eq!(status, 200, "{text}");
-    let threads = crate::count(&app, "SELECT count(*) FROM chat_threads", &[]).await;
+    let threads = count(&app.pg().await, "SELECT count(*) FROM chat_threads", &[]).await;
     assert_eq!(threads, 0, "nothing stored for a refused message");
 }
 

@@ -5,6 +5,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 use todo_e2e::assistant::{python, spawn_assistant_app, stream_events, FakeModel};
+use todo_e2e::db::count;
 use todo_e2e::test_support::repo_root;
 
 use crate::{assert_all_valid, system_message};
@@ -41,7 +42,7 @@ async fn the_full_flow_parses_with_the_official_chatkit_types() {
     assert_eq!(tasks[0]["title"], "Buy oat milk");
     assert_all_valid(&model.requests().await);
     // threads.delete took the items with it.
-    let items = crate::count(&app, "SELECT count(*) FROM chat_items", &[]).await;
+    let items = count(&app.pg().await, "SELECT count(*) FROM chat_items", &[]).await;
     assert_eq!(items, 0);
 }
 
@@ -137,7 +138,7 @@ async fn bad_requests_are_4xx_before_anything_streams() {
             "{content_type}"
         );
     }
-    let threads = crate::count(&app, "SELECT count(*) FROM chat_threads", &[]).await;
+    let threads = count(&app.pg().await, "SELECT count(*) FROM chat_threads", &[]).await;
     assert_eq!(threads, 0);
     assert!(model.requests().await.is_empty());
     // Unsupported streaming requests: the protocol's error event.

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 use todo_e2e::assistant::{spawn_assistant_app, FakeModel};
+use todo_e2e::db::count;
 
 use crate::{assert_all_valid, conversation};
 
@@ -38,7 +39,7 @@ async fn an_unreachable_model_is_an_answer_saying_so() {
         "{body}"
     );
     // The user's message is kept, with the answer that explains.
-    let items = crate::count(&app, "SELECT count(*) FROM chat_items", &[]).await;
+    let items = count(&app.pg().await, "SELECT count(*) FROM chat_items", &[]).await;
     assert_eq!(items, 2);
 }
 

@@ -36,20 +36,11 @@ pub fn assert_all_valid(requests: &[Value]) {
     }
 }
 
-/// The first column of the one row `sql` returns (a count), read from PostgreSQL: e.g. how
-/// many tasks a user has (an empty REST list is a zero-row query, which these tests'
-/// `SPIN_PG_ZERO_ROW_QUERY=error` host refuses).
-pub async fn count(
-    app: &todo_e2e::TestApp,
-    sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> i64 {
-    app.pg().await.query_one(sql, params).await.unwrap().get(0)
-}
-
+/// How many tasks `user` has, read from PostgreSQL (an empty REST list is a zero-row query,
+/// which these tests' `SPIN_PG_ZERO_ROW_QUERY=error` host refuses).
 pub async fn task_count(app: &todo_e2e::TestApp, user: &str) -> i64 {
-    count(
-        app,
+    todo_e2e::db::count(
+        &app.pg().await,
         "SELECT count(*) FROM tasks WHERE user_id = $1",
         &[&user],
     )

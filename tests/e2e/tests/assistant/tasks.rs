@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use todo_e2e::assistant::{spawn_assistant_app, FakeModel};
+use todo_e2e::eventually;
 
 use crate::{assert_all_valid, conversation};
 
@@ -105,17 +106,20 @@ async fn an_english_message_creates_a_task_through_a_tool_call() {
     }
 
     // Its audit row.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let rows: Vec<Value> = app
-            .get_json("alice", &format!("/api/alice/audit?entity_id={task_id}"))
-            .await;
-        if rows.iter().any(|r| r["eventType"] == "task-created") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no audit row for {task_id}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        &format!("the audit row of {task_id}"),
+        Duration::from_secs(60),
+        || async {
+            let rows: Vec<Value> = app
+                .get_json("alice", &format!("/api/alice/audit?entity_id={task_id}"))
+                .await;
+            match rows.iter().any(|r| r["eventType"] == "task-created") {
+                true => Ok(()),
+                false => Err(format!("audit rows: {rows:?}")),
+            }
+        },
+    )
+    .await;
 
     // The model was given the tool's result.
     let requests = model.requests().await;
