@@ -25,6 +25,20 @@ pub mod wait;
 pub use logs::{log_lines, request_line, served_url, tail, wait_for_log_lines};
 pub use wait::eventually;
 
+/// The Redis channels of API.md, one per event type: the four task topics, then
+/// `reminder-due`. Spelled here from the contract rather than taken from the code under test,
+/// so that a renamed topic fails the tests.
+pub const TOPICS: [&str; 5] = [
+    "task-created",
+    "task-updated",
+    "task-completed",
+    "task-deleted",
+    "reminder-due",
+];
+
+/// The task topics: every channel of [`TOPICS`] but `reminder-due`.
+pub const TASK_TOPICS: &[&str] = TOPICS.split_at(4).0;
+
 pub const HS256_SECRET: &str = "e2e-test-secret-0123456789abcdef";
 pub const SWEEP_TOKEN: &str = "e2e-sweep-token";
 
@@ -62,7 +76,16 @@ pub fn route_only_component(path: &str) -> String {
 /// The component spin.toml routes the outbox relay's sweep route to (the relay's .wasm under
 /// an id without the cron trigger).
 pub fn outbox_sweep_component() -> String {
-    route_only_component("/internal/sweeps/outbox")
+    route_only_component(OUTBOX_SWEEP_PATH)
+}
+
+/// The outbox relay's sweep route.
+pub const OUTBOX_SWEEP_PATH: &str = "/internal/sweeps/outbox";
+
+/// The URL of the outbox relay's sweep route on `process` (a host running
+/// [`outbox_sweep_component`]).
+pub fn outbox_sweep_url(process: &HostProcess) -> String {
+    format!("{}{OUTBOX_SWEEP_PATH}", served_url(process))
 }
 
 /// A valid HS256 token for `user` (1 hour).
@@ -299,13 +322,18 @@ impl TestApp {
         pubsub
     }
 
-    /// Publishes `payload` on `channel` of this test's Redis, as a producer would.
-    pub async fn publish(&self, channel: &str, payload: impl redis::ToRedisArgs) {
-        let client = redis::Client::open(self.redis.url()).expect("redis client");
-        let mut connection = client
+    /// A connection to this test's Redis.
+    pub async fn redis_connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis.url())
+            .expect("redis client")
             .get_multiplexed_async_connection()
             .await
-            .expect("redis connection");
+            .expect("redis connection")
+    }
+
+    /// Publishes `payload` on `channel` of this test's Redis, as a producer would.
+    pub async fn publish(&self, channel: &str, payload: impl redis::ToRedisArgs) {
+        let mut connection = self.redis_connection().await;
         let _receivers: i64 = redis::cmd("PUBLISH")
             .arg(channel)
             .arg(payload)
@@ -317,11 +345,7 @@ impl TestApp {
     /// Waits until every one of `channels` has a subscriber (`subscriber`, whose output a
     /// failure shows): a message published before that would reach no one.
     pub async fn wait_for_subscribers(&self, channels: &[&str], subscriber: &HostProcess) {
-        let client = redis::Client::open(self.redis.url()).expect("redis client");
-        let connection = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis connection");
+        let connection = self.redis_connection().await;
         eventually(
             &format!("subscribers on {channels:?}"),
             Duration::from_secs(60),

@@ -29,8 +29,8 @@ use serde_json::{json, Value};
 use todo_e2e::db::count;
 use todo_e2e::test_support::{repo_root, HostBuilder, HostProcess, PostgresServer, RedisServer};
 use todo_e2e::{
-    eventually, outbox_sweep_component, served_url, spawn_app, token, TestApp, HS256_SECRET,
-    SWEEP_TOKEN,
+    eventually, outbox_sweep_component, outbox_sweep_url, served_url, spawn_app, token, TestApp,
+    HS256_SECRET, SWEEP_TOKEN,
 };
 
 /// A request not answered within this is a hang (a real one never ends; a loaded machine is
@@ -485,7 +485,7 @@ async fn redis_restarted_during_a_write_load() {
         .host_builder()
         .component(&outbox_sweep_component())
         .spawn();
-    let sweep_url = format!("{}/internal/sweeps/outbox", served_url(&sweeper));
+    let sweep_url = outbox_sweep_url(&sweeper);
     let base = app.api.base_url().to_string();
 
     let stats = Arc::new(Stats::default());
@@ -556,7 +556,7 @@ async fn hosts_killed_with_sigkill_mid_load_and_restarted() {
         .host_builder()
         .component(&outbox_sweep_component())
         .spawn();
-    let sweep_url = format!("{}/internal/sweeps/outbox", served_url(&sweeper));
+    let sweep_url = outbox_sweep_url(&sweeper);
     let base = Arc::new(RwLock::new(app.api.base_url().to_string()));
 
     let stats = Arc::new(Stats::default());

@@ -5,15 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
-use todo_e2e::spawn_app;
-
-const TOPICS: [&str; 5] = [
-    "task-created",
-    "task-updated",
-    "task-completed",
-    "task-deleted",
-    "reminder-due",
-];
+use todo_e2e::{spawn_app, TOPICS};
 
 /// The next `n` messages, each waited for (with a generous deadline, never a quiet period:
 /// the test asserts on what arrives, and on the outbox rows for what must not).

@@ -6,17 +6,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use todo_e2e::db::count;
 use todo_e2e::test_support::HostProcess;
-use todo_e2e::{eventually, log_lines, spawn_app, tail};
+use todo_e2e::{eventually, log_lines, spawn_app, tail, TASK_TOPICS};
 use uuid::Uuid;
 
 use crate::{envelope, latest_event, occurrence, start, toggle, wait_for_events, CONSUMERS};
-
-const TASK_TOPICS: [&str; 4] = [
-    "task-created",
-    "task-updated",
-    "task-completed",
-    "task-deleted",
-];
 
 /// The event lines `component` wrote about `event_id`.
 fn event_lines(process: &HostProcess, component: &str, event_id: &str) -> Vec<Value> {

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use todo_e2e::test_support::HostProcess;
-use todo_e2e::{eventually, outbox_sweep_component, served_url, wait_for_log_lines, TestApp};
+use todo_e2e::{eventually, outbox_sweep_component, outbox_sweep_url, wait_for_log_lines, TestApp};
 use uuid::Uuid;
 
 const CONSUMERS: [&str; 2] = ["audit-service", "recurring-service"];
@@ -49,12 +49,8 @@ async fn wait_for_events(
     .await
 }
 
-fn sweep_url(relay: &HostProcess) -> String {
-    format!("{}/internal/sweeps/outbox", served_url(relay))
-}
-
 async fn sweep(app: &TestApp, relay: &HostProcess, token: Option<&str>) -> (u16, Value) {
-    let mut request = app.client.post(sweep_url(relay));
+    let mut request = app.client.post(outbox_sweep_url(relay));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use todo_e2e::db::count;
-use todo_e2e::{eventually, spawn_app, tail, wait_for_log_lines, SWEEP_TOKEN};
+use todo_e2e::{eventually, outbox_sweep_url, spawn_app, tail, wait_for_log_lines, SWEEP_TOKEN};
 use uuid::Uuid;
 
-use crate::{envelope, mutate, relay_without_cron, start, sweep, sweep_url};
+use crate::{envelope, mutate, relay_without_cron, start, sweep};
 
 /// An unpublished event, as a crashed API would leave it (created a minute ago).
 async fn insert_unpublished_event(pg: &tokio_postgres::Client, user: &str) -> Uuid {
@@ -32,7 +32,7 @@ async fn sweep_route_requires_the_token_and_publishes_only_with_it() {
     let event = insert_unpublished_event(&pg, "alice").await;
     let mut pubsub = app.subscribe(&["task-deleted"]).await;
 
-    let url = sweep_url(&relay);
+    let url = outbox_sweep_url(&relay);
     let attempts = [
         app.client.post(&url),
         app.client.post(&url).bearer_auth("wrong-token"),

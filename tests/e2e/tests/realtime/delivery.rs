@@ -7,12 +7,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use todo_e2e::sse::{open_stream, sse_client, sse_request, Sse};
-use todo_e2e::{outbox_sweep_component, spawn_app};
+use todo_e2e::{outbox_sweep_component, spawn_app, TOPICS};
 
-use crate::{
-    assert_task_frame, start_fanout, stream_ids_increase, task_id, topic_of, TOPICS,
-    WAIT,
-};
+use crate::{assert_task_frame, start_fanout, stream_ids_increase, task_id, topic_of, WAIT};
 
 #[tokio::test]
 async fn reconnecting_with_last_event_id_delivers_exactly_the_missed_events_then_live_ones() {
@@ -132,7 +129,7 @@ async fn an_event_published_twice_is_delivered_once_and_garbage_is_ignored() {
     stream.assert_quiet(Duration::from_millis(1500)).await;
     let len: i64 = redis::cmd("XLEN")
         .arg("rt:alice")
-        .query_async(&mut conn)
+        .query_async(&mut app.redis_connection().await)
         .await
         .unwrap();
     assert_eq!(len, 2);
@@ -149,7 +146,7 @@ async fn an_event_republished_by_the_outbox_relay_is_delivered_once() {
         .component(&outbox_sweep_component())
         .spawn();
     app.wait_for_subscribers(&TOPICS, &workers).await;
-    let sweep_url = format!("{}/internal/sweeps/outbox", todo_e2e::served_url(&workers));
+    let sweep_url = todo_e2e::outbox_sweep_url(&workers);
     let client = sse_client();
     let mut stream = open_stream(&app, &client, "alice").await;
 

@@ -6,12 +6,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use todo_e2e::sse::{open_stream, sse_client, Item, Listening, Sse};
-use todo_e2e::{spawn_app, TestApp};
+use todo_e2e::{spawn_app, TestApp, TOPICS};
 
-use crate::{
-    assert_task_frame, start_fanout, stream_ids_increase, task_id, topic_of, TOPICS,
-    WAIT,
-};
+use crate::{assert_task_frame, start_fanout, stream_ids_increase, task_id, topic_of, WAIT};
 
 /// Inserts a notification for `task` and publishes its `reminder-due` envelope, as
 /// notification-service does; returns (notification JSON as the API returns it, envelope).

@@ -241,11 +241,7 @@ async fn keep_alives_flow_the_response_ends_after_its_lifetime_and_a_gone_client
     })
     .await;
     let client = sse_client();
-    let mut conn = redis::Client::open(app.redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = app.redis_connection().await;
     let clients = |info: String| -> i64 {
         info.lines()
             .find_map(|l| l.strip_prefix("connected_clients:"))

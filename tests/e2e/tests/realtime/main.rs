@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use todo_e2e::test_support::HostProcess;
-use todo_e2e::TestApp;
+use todo_e2e::{TestApp, TOPICS};
 
 /// Starts realtime-fanout on a worker host and waits until it is subscribed to every channel.
 async fn start_fanout(app: &TestApp) -> HostProcess {
@@ -25,14 +25,6 @@ async fn start_fanout(app: &TestApp) -> HostProcess {
     app.wait_for_subscribers(&TOPICS, &workers).await;
     workers
 }
-
-const TOPICS: [&str; 5] = [
-    "task-created",
-    "task-updated",
-    "task-completed",
-    "task-deleted",
-    "reminder-due",
-];
 
 fn task_id(data: &Value) -> &str {
     data["data"]["id"]
