@@ -118,7 +118,8 @@ def main():
                "SPIN_VARIABLE_SSE_LIFETIME_SECONDS": "2",
                "TODO_HOST_CALL_LOG": str(calls_file), "TODO_HOST_LOG": "warn"}
         rc = work / "runtime-config.toml"
-        rc.write_text(f'[key_value_store.default]\ntype = "redis"\nurl = "{redis_url}"\n')
+        rc.write_text(f'[key_value_store.default]\ntype = "redis"\nurl = "{redis_url}"\n\n'
+                      '[key_value_store.local]\ntype = "spin"\n')
         _, url = infra.start_host(["--runtime-config-file", str(rc)], env, "host")
         user = "calls-user"
         client = Client(url, hs256_token(secret, user))
