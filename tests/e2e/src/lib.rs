@@ -39,6 +39,18 @@ pub const TOPICS: [&str; 5] = [
 /// The task topics: every channel of [`TOPICS`] but `reminder-due`.
 pub const TASK_TOPICS: &[&str] = TOPICS.split_at(4).0;
 
+/// The seven task tools, in the order MCP's `tools/list` gives them (the same for the
+/// assistant's model).
+pub const TOOLS: [&str; 7] = [
+    "create_task",
+    "list_tasks",
+    "get_task",
+    "update_task",
+    "delete_task",
+    "toggle_complete",
+    "get_stats",
+];
+
 pub const HS256_SECRET: &str = "e2e-test-secret-0123456789abcdef";
 pub const SWEEP_TOKEN: &str = "e2e-sweep-token";
 

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use todo_e2e::assistant::{spawn_assistant_app, FakeModel};
 use todo_e2e::db::count;
-use todo_e2e::{spawn_app_running, AppOptions};
+use todo_e2e::{spawn_app_running, AppOptions, TOOLS};
 
 use crate::{assert_all_valid, conversation, system_message};
 
@@ -41,15 +41,7 @@ async fn the_model_gets_the_instructions_the_time_zone_the_tools_and_the_key() {
         .iter()
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
-    for name in [
-        "create_task",
-        "list_tasks",
-        "get_task",
-        "update_task",
-        "delete_task",
-        "toggle_complete",
-        "get_stats",
-    ] {
+    for name in TOOLS {
         assert!(tools.contains(&name), "{name} missing from {tools:?}");
     }
     let system = system_message(request);

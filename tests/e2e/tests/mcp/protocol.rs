@@ -2,21 +2,11 @@
 //! JSON-RPC codes and HTTP statuses.
 
 use serde_json::{json, Value};
-use todo_e2e::spawn_app;
+use todo_e2e::{spawn_app, TOOLS};
 
 use crate::{answer, legacy, meta, modern, post, rpc, MODERN};
 
 const LEGACY: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
-
-const TOOLS: [&str; 7] = [
-    "create_task",
-    "list_tasks",
-    "get_task",
-    "update_task",
-    "delete_task",
-    "toggle_complete",
-    "get_stats",
-];
 
 async fn error_code(status_and_body: (u16, Value)) -> (u16, i64) {
     let (status, body) = status_and_body;
