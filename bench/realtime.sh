@@ -12,7 +12,7 @@
 #   HOST_PROFILE=debug bench/realtime.sh      # use target/debug/todo-host (no release build)
 #
 # The client, PostgreSQL, Redis and both hosts share the machine: figures are a floor.
-# The benchmark itself is the ignored test `bench_realtime_latency_and_idle_streams` in
+# The benchmark itself is the ignored test `bench::bench_realtime_latency_and_idle_streams` in
 # tests/e2e/tests/realtime/bench.rs; lines starting with RESULT are the figures.
 set -euo pipefail
 
