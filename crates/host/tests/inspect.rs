@@ -250,7 +250,12 @@ fn describes_the_repository_application() {
     let root = test_support::repo_root();
     let (ok, stdout, stderr) = inspect(
         &root,
-        &["-f", "spin.toml", "--runtime-config-file", "runtime-config.toml"],
+        &[
+            "-f",
+            "spin.toml",
+            "--runtime-config-file",
+            "runtime-config.toml",
+        ],
         &[],
     );
     assert!(ok, "{stderr}");
