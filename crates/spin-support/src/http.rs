@@ -342,7 +342,7 @@ pub struct Cors {
 }
 
 impl Cors {
-    pub fn from_variables() -> Cors {
+    fn from_variables() -> Cors {
         let configured = crate::config::optional("cors_origins").unwrap_or_default();
         Cors::new(&configured)
     }

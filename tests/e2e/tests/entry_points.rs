@@ -87,6 +87,31 @@ fn assert_nothing_secret(hosts: &[&HostProcess], secrets: &[String]) {
     }
 }
 
+/// Exactly one line per request (the tests' request ids start with `log-`), everywhere.
+fn assert_one_line_per_request(hosts: &[&HostProcess]) {
+    for host in hosts {
+        let mut ids: Vec<String> = log_lines(host)
+            .iter()
+            .filter(|l| l["kind"] == "request")
+            .map(|l| l["requestId"].as_str().unwrap().to_string())
+            .filter(|id| id.starts_with("log-"))
+            .collect();
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "a request with two lines: {ids:?}");
+    }
+}
+
+/// The line's first note says why the token was refused.
+fn assert_refusal_noted(line: &Value, why: &str) {
+    let note = line["notes"][0].as_str().unwrap_or_default();
+    assert!(
+        note.starts_with(&format!("authentication failed: {why}")),
+        "why the token was refused: {line}"
+    );
+}
+
 async fn send(request: reqwest::RequestBuilder) -> u16 {
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
@@ -233,13 +258,7 @@ async fn every_request_event_and_sweep_writes_one_json_line_and_no_secret() {
     );
     let line = api("log-401").await;
     assert_request_line(&line, "backend-api", "GET", template, 401);
-    assert!(
-        line["notes"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("authentication failed: invalid token"),
-        "why the token was refused: {line}"
-    );
+    assert_refusal_noted(&line, "invalid token");
     assert_request_line(&api("log-unrouted").await, "backend-api", "GET", None, 404);
     let line = api("log-405").await;
     assert_request_line(
@@ -352,19 +371,7 @@ async fn every_request_event_and_sweep_writes_one_json_line_and_no_secret() {
         "{line}"
     );
 
-    // Exactly one line per request, everywhere.
-    for host in [&app.api, &workers, &broken] {
-        let mut ids: Vec<String> = log_lines(host)
-            .iter()
-            .filter(|l| l["kind"] == "request")
-            .map(|l| l["requestId"].as_str().unwrap().to_string())
-            .filter(|id| id.starts_with("log-"))
-            .collect();
-        let count = ids.len();
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), count, "a request with two lines: {ids:?}");
-    }
+    assert_one_line_per_request(&[&app.api, &workers, &broken]);
     assert_nothing_secret(
         &[&app.api, &workers, &broken],
         &[
@@ -607,16 +614,13 @@ async fn mcp_and_assistant_requests_write_one_line_each_and_no_token() {
         Some("/mcp"),
         200,
     );
-    for id in ["log-mcp-401", "log-mcp-no-token"] {
+    for (id, why) in [
+        ("log-mcp-401", "invalid token"),
+        ("log-mcp-no-token", "Authorization header required"),
+    ] {
         let line = line(id).await;
         assert_request_line(&line, "mcp", "POST", Some("/mcp"), 401);
-        assert!(
-            line["notes"][0]
-                .as_str()
-                .unwrap()
-                .starts_with("authentication failed: "),
-            "why the token was refused: {line}"
-        );
+        assert_refusal_noted(&line, why);
     }
     assert_request_line(&line("log-mcp-405").await, "mcp", "GET", Some("/mcp"), 405);
     assert_request_line(
@@ -630,13 +634,7 @@ async fn mcp_and_assistant_requests_write_one_line_each_and_no_token() {
     assert_request_line(&line("log-chat").await, "assistant", "POST", chat, 200);
     let refused = line("log-chat-401").await;
     assert_request_line(&refused, "assistant", "POST", chat, 401);
-    assert!(
-        refused["notes"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("authentication failed: invalid token"),
-        "{refused}"
-    );
+    assert_refusal_noted(&refused, "invalid token");
     assert_request_line(&line("log-chat-405").await, "assistant", "GET", chat, 405);
     let streamed = line("log-chatkit").await;
     assert_request_line(&streamed, "assistant", "POST", Some("/api/chatkit"), 200);
@@ -648,18 +646,7 @@ async fn mcp_and_assistant_requests_write_one_line_each_and_no_token() {
         "the operator's next step: {down}"
     );
 
-    for host in [&app.api, &unconfigured] {
-        let mut ids: Vec<String> = log_lines(host)
-            .iter()
-            .filter(|l| l["kind"] == "request")
-            .map(|l| l["requestId"].as_str().unwrap().to_string())
-            .filter(|id| id.starts_with("log-"))
-            .collect();
-        let count = ids.len();
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), count, "a request with two lines: {ids:?}");
-    }
+    assert_one_line_per_request(&[&app.api, &unconfigured]);
     assert_nothing_secret(
         &[&app.api, &unconfigured],
         &[
