@@ -18,7 +18,9 @@ if which not in ("http", "workers"):
     sys.exit("usage: components.py http|workers")
 if not os.access(host, os.X_OK):
     sys.exit(f"components.py: no host binary at {host}: build it with `cargo build -p todo-host`")
-proc = subprocess.run([host, "inspect", "-f", str(root / "spin.toml")], capture_output=True, text=True)
+# With the runtime config `spin up` is given (it declares the key-value stores spin.toml uses).
+proc = subprocess.run([host, "inspect", "-f", str(root / "spin.toml"),
+                       "--runtime-config-file", str(root / "runtime-config.toml")], capture_output=True, text=True)
 if proc.returncode != 0:
     sys.exit(f"components.py: {host} inspect failed:\n{proc.stderr}")
 components = json.loads(proc.stdout)["components"]

@@ -248,7 +248,11 @@ fn fails_as_up_fails() {
 #[test]
 fn describes_the_repository_application() {
     let root = test_support::repo_root();
-    let (ok, stdout, stderr) = inspect(&root, &["-f", "spin.toml"], &[]);
+    let (ok, stdout, stderr) = inspect(
+        &root,
+        &["-f", "spin.toml", "--runtime-config-file", "runtime-config.toml"],
+        &[],
+    );
     assert!(ok, "{stderr}");
     let v = json(&stdout);
     let components = v["components"].as_object().unwrap();

@@ -21,12 +21,13 @@ pub mod assistant;
 pub const HS256_SECRET: &str = "e2e-test-secret-0123456789abcdef";
 pub const SWEEP_TOKEN: &str = "e2e-sweep-token";
 
-/// The repository's `spin.toml` as the host reads it (the host's own library: the tests
-/// follow the same rules as the host and the deploy checks).
+/// The repository's `spin.toml` as the host reads it with the repository's runtime config
+/// (the host's own library: the tests follow the same rules as the host and the deploy checks).
 pub fn spin_app() -> &'static AppInfo {
     static APP: OnceLock<AppInfo> = OnceLock::new();
     APP.get_or_init(|| {
-        todo_host::inspect::describe(&repo_root().join("spin.toml"), None, &[])
+        let runtime_config = repo_root().join("runtime-config.toml");
+        todo_host::inspect::describe(&repo_root().join("spin.toml"), Some(&runtime_config), &[])
             .unwrap_or_else(|e| panic!("spin.toml: {e}"))
     })
 }
