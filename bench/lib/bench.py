@@ -1068,7 +1068,7 @@ def report(r):
             for line in h.get("tail", []):
                 out.append(f"    | {line}")
     out.append("")
-    out.append("targets (issues 7 and 17):")
+    out.append("targets:")
     for line in targets(r):
         out.append("  " + line)
     return "\n".join(out)
@@ -1119,7 +1119,7 @@ def targets(r):
         cost = auth_cost(x, "jwks") if x else None
         if cost is not None:
             res.append(f"[{mark(cost <= 1.25)}] {name} at 32 conn: a JWKS-verified (EdDSA) request costs {cost:.2f}x "
-                       "an HS256 one (<= 1.25x, issue 17)")
+                       "an HS256 one (<= 1.25x)")
     for big, small in (("list10k", "list100"), ("stats10k", "stats100")):
         b, s = row(big), row(small)
         if b and s and b["api"]["rps"]:

@@ -7,6 +7,7 @@
 
 use serde_json::{json, Value};
 use spin_support::db::Db;
+use spin_support::log::note;
 use todo_chat::agent::{self, Agent};
 use todo_chat::history::{self, HistoryItem, ToolExchange};
 use todo_chat::wire::{Message, ToolCall};
@@ -192,7 +193,9 @@ pub fn user_zone(db: &Db, user: &str, requested: Option<TimeZone>) -> TimeZone {
         Ok(Some(name)) => TimeZone::parse(&name).unwrap_or(TimeZone::UTC),
         Ok(None) => TimeZone::UTC,
         Err(e) => {
-            eprintln!("assistant: reading the user's time zone failed ({e}); using UTC");
+            note(format!(
+                "reading the user's time zone failed ({e}); using UTC"
+            ));
             TimeZone::UTC
         }
     }
@@ -241,11 +244,11 @@ pub async fn run<P: Progress>(turn: Turn<'_>, progress: &mut P) -> TurnResult {
         }
     }
     if let Outcome::Failed(error) = &outcome {
-        eprintln!(
-            "assistant: thread {}: model call failed: {}",
+        note(format!(
+            "thread {}: model call failed: {}",
             turn.thread_id,
             error.cause()
-        );
+        ));
     }
     let mut result = TurnResult {
         text: String::new(),
@@ -300,10 +303,10 @@ async fn step<P: Progress>(
         calls: exchanges,
     };
     if let Err(e) = store::add_item(turn.db, turn.caller.user_id, turn.thread_id, &step) {
-        eprintln!(
-            "assistant: thread {}: storing a tool step failed ({e}); the next message's history will miss it",
+        note(format!(
+            "thread {}: storing a tool step failed ({e}); the next message's history will miss it",
             turn.thread_id
-        );
+        ));
     }
     if progress.cancelled() {
         return Some(Outcome::Cancelled);

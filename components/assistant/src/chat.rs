@@ -7,6 +7,7 @@ use spin_sdk::http::IncomingRequest;
 use spin_sdk::http::Response;
 use spin_support::db::Db;
 use spin_support::http::{json_response, read_json_body, ApiError};
+use spin_support::log::note;
 use todo_chat::chatkit::{instant, title_for};
 use todo_chat::history::HistoryItem;
 use todo_chat::message::parse_chat_request;
@@ -21,7 +22,7 @@ pub async fn handle(incoming: IncomingRequest, caller: Caller<'_>) -> Result<Res
     let request = parse_chat_request(&body).map_err(ApiError::Validation)?;
     let settings = match LlmSettings::from_variables() {
         Ok(settings) => settings,
-        Err(not_configured) => return Ok(crate::not_configured(&not_configured)),
+        Err(not_configured) => return Err(crate::not_configured(not_configured)),
     };
     let db = Db::open()?;
     let user = caller.user_id;
@@ -54,10 +55,7 @@ pub async fn handle(incoming: IncomingRequest, caller: Caller<'_>) -> Result<Res
             text: result.text.clone(),
         };
         if let Err(e) = store::add_item(&db, user, &thread_id, &answer) {
-            eprintln!(
-                "request {}: storing the answer failed: {e}",
-                caller.correlation_id
-            );
+            note(format!("storing the answer failed: {e}"));
         }
     }
     let mut body = json!({

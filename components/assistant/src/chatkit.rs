@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_support::db::Db;
 use spin_support::http::{json_response, read_json_body, ApiError};
+use spin_support::log::note;
 use todo_chat::chatkit::{
     self, event, item_json, page_json, thread_json, ItemRecord, Page, PageParams, Refusal, Request,
     ThreadRecord,
@@ -23,14 +24,10 @@ use crate::respond::{EventStream, Responder};
 use crate::settings::LlmSettings;
 use crate::store::{self, StoreError};
 
-pub async fn handle(incoming: IncomingRequest, caller: Caller<'_>, responder: Responder) {
+pub async fn handle(incoming: IncomingRequest, caller: Caller<'_>, responder: Responder<'_>) {
     match prepare(incoming, caller).await {
-        Err(error) => {
-            responder
-                .send(error.to_response(caller.correlation_id))
-                .await
-        }
-        Ok(Prepared::Whole(response)) => responder.send(response).await,
+        Err(error) => responder.send(Err(error)).await,
+        Ok(Prepared::Whole(response)) => responder.send(Ok(response)).await,
         Ok(Prepared::Unsupported(kind)) => {
             let mut stream = responder.stream();
             stream
@@ -113,9 +110,7 @@ async fn prepare<'a>(
     let settings = if request.is_streaming() {
         match LlmSettings::from_variables() {
             Ok(settings) => Some(settings),
-            Err(not_configured) => {
-                return Ok(Prepared::Whole(crate::not_configured(&not_configured)))
-            }
+            Err(not_configured) => return Err(crate::not_configured(not_configured)),
         }
     } else {
         None
@@ -232,7 +227,7 @@ struct Respond<'a> {
 }
 
 impl Respond<'_> {
-    async fn run(self, mut stream: EventStream) {
+    async fn run(self, mut stream: EventStream<'_>) {
         let thread = match &self.start {
             Start::Created(thread, item) => {
                 stream.send(&event::thread_created(thread)).await;
@@ -281,10 +276,7 @@ impl Respond<'_> {
             let item = match stored {
                 Ok(record) => item_json(&record),
                 Err(e) => {
-                    eprintln!(
-                        "request {}: storing the answer failed: {e}",
-                        self.caller.correlation_id
-                    );
+                    note(format!("storing the answer failed: {e}"));
                     None
                 }
             };
@@ -299,8 +291,8 @@ impl Respond<'_> {
 /// The ChatKit stream as the agent loop's progress: the assistant message item is added when
 /// its first text arrives, and each text delta is sent as it comes; a tool about to run is a
 /// `progress_update`.
-struct ChatKitProgress<'s> {
-    stream: &'s mut EventStream,
+struct ChatKitProgress<'s, 'r> {
+    stream: &'s mut EventStream<'r>,
     thread_id: &'s str,
     item_id: String,
     started: bool,
@@ -308,7 +300,7 @@ struct ChatKitProgress<'s> {
     sent: String,
 }
 
-impl ChatKitProgress<'_> {
+impl ChatKitProgress<'_, '_> {
     fn assistant_item(&self, text: Option<&str>) -> Value {
         json!({
             "type": "assistant_message",
@@ -362,7 +354,7 @@ fn tool_progress(name: &str) -> String {
     }
 }
 
-impl Progress for ChatKitProgress<'_> {
+impl Progress for ChatKitProgress<'_, '_> {
     async fn text(&mut self, delta: &str) {
         self.start().await;
         self.sent.push_str(delta);

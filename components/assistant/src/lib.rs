@@ -15,23 +15,24 @@ mod settings;
 mod store;
 mod tools;
 
-use serde_json::json;
-use spin_sdk::http::{IncomingRequest, Method, Response, ResponseOutparam};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
-use spin_support::http::{header, json_response, ApiError, Cors};
+use spin_support::auth::Identity;
+use spin_support::http::{ApiError, Cors};
+use spin_support::request::Context;
 use todo_tasks::Caller;
 
 use respond::Responder;
 use settings::NotConfigured;
 
+/// The component id in log lines.
+const COMPONENT: &str = "assistant";
 const ALLOWED_METHODS: &str = "POST, OPTIONS";
 const ALLOWED_HEADERS: &str = "Authorization, Content-Type, X-Request-Id";
 
 /// `503` naming what to configure (`llm_*` variables): the operator's next step.
-pub(crate) fn not_configured(reason: &NotConfigured) -> Response {
-    let mut response = json_response(503, &json!({ "detail": reason.0 }));
-    response.set_header("retry-after", "60");
-    response
+pub(crate) fn not_configured(reason: NotConfigured) -> ApiError {
+    ApiError::NotConfigured(reason.0)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,67 +41,59 @@ enum Endpoint {
     ChatKit,
 }
 
+impl Endpoint {
+    fn route(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "/api/chat",
+            Endpoint::ChatKit => "/api/chatkit",
+        }
+    }
+}
+
 fn endpoint(path: &str) -> Option<Endpoint> {
-    match path.trim_end_matches('/') {
-        "/api/chat" => Some(Endpoint::Chat),
-        "/api/chatkit" => Some(Endpoint::ChatKit),
-        _ => None,
+    let path = path.trim_end_matches('/');
+    [Endpoint::Chat, Endpoint::ChatKit]
+        .into_iter()
+        .find(|endpoint| endpoint.route() == path)
+}
+
+/// What a request gets before the endpoint runs: a preflight's answer, or the endpoint and the
+/// token's identity.
+enum Admitted {
+    Preflight(spin_sdk::http::Response),
+    Serve(Endpoint, Identity),
+}
+
+async fn admit(context: &Context, cors: &Cors) -> Result<Admitted, ApiError> {
+    let endpoint = endpoint(&context.path).ok_or_else(|| ApiError::NotFound("Not Found".into()))?;
+    context.set_route(endpoint.route());
+    match context.method.as_str() {
+        "OPTIONS" => Ok(Admitted::Preflight(cors.preflight_for(
+            context.origin.as_deref(),
+            ALLOWED_METHODS,
+            ALLOWED_HEADERS,
+        ))),
+        "POST" => Ok(Admitted::Serve(endpoint, context.authenticate().await?)),
+        _ => Err(ApiError::method_not_allowed(ALLOWED_METHODS)),
     }
 }
 
 #[http_component]
 async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
-    let request_id = spin_support::http::request_id(header(&incoming, "x-request-id").as_deref());
-    let origin = header(&incoming, "origin");
-    let authorization = header(&incoming, "authorization");
-    let path = incoming
-        .path_with_query()
-        .unwrap_or_default()
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let cors = Cors::from_variables();
-    let mut head = vec![("x-request-id".to_string(), request_id.clone())];
-    head.extend(
-        cors.headers(origin.as_deref())
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value)),
-    );
-    let responder = Responder::new(out, head);
-    let method = incoming.method();
-    let Some(endpoint) = endpoint(&path) else {
-        let error = ApiError::NotFound("Not Found".into());
-        return responder.send(error.to_response(&request_id)).await;
-    };
-    match method {
-        Method::Options => {
-            let preflight = cors.preflight_for(origin.as_deref(), ALLOWED_METHODS, ALLOWED_HEADERS);
-            return responder.send(preflight).await;
-        }
-        Method::Post => {}
-        _ => {
-            let mut response =
-                ApiError::MethodNotAllowed("Method Not Allowed".into()).to_response(&request_id);
-            response.set_header("allow", ALLOWED_METHODS);
-            return responder.send(response).await;
-        }
-    }
-    let user = match spin_support::http::authenticate_bearer(authorization.as_deref()).await {
-        Ok(user) => user,
-        Err(error) => return responder.send(error.to_response(&request_id)).await,
+    let context = Context::new(COMPONENT, &incoming);
+    let cors = Cors::for_origin(context.origin.as_deref());
+    let responder = Responder::new(out, &context, &cors);
+    let (endpoint, identity) = match admit(&context, &cors).await {
+        Ok(Admitted::Serve(endpoint, identity)) => (endpoint, identity),
+        Ok(Admitted::Preflight(response)) => return responder.send(Ok(response)).await,
+        Err(error) => return responder.send(Err(error)).await,
     };
     let caller = Caller {
-        user_id: &user,
-        correlation_id: &request_id,
+        user_id: &identity.user,
+        correlation_id: &context.request_id,
     };
     match endpoint {
-        Endpoint::Chat => {
-            let response = chat::handle(incoming, caller)
-                .await
-                .unwrap_or_else(|error| error.to_response(&request_id));
-            responder.send(response).await
-        }
+        Endpoint::Chat => responder.send(chat::handle(incoming, caller).await).await,
         Endpoint::ChatKit => chatkit::handle(incoming, caller, responder).await,
     }
 }

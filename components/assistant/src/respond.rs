@@ -1,81 +1,53 @@
 //! Answering: a whole response, or a `text/event-stream` whose head goes out at once and whose
-//! events are written as they happen (ChatKit's streamed requests).
+//! events are written as they happen (ChatKit's streamed requests). Either way the request's
+//! one log line is written when the answer is complete.
 
-use std::pin::Pin;
-
-use futures::{Sink, SinkExt as _};
-use serde_json::Value;
-use spin_sdk::http::{Fields, OutgoingResponse, Response, ResponseOutparam};
+use futures::SinkExt as _;
+use serde_json::{json, Value};
+use spin_sdk::http::{Response, ResponseOutparam};
+use spin_support::http::{send_whole, start_event_stream, ApiError, BodySink, Cors};
+use spin_support::request::Context;
 use todo_chat::sse;
-use wasi::io::streams::StreamError;
 
-/// The response slot and the headers every response carries (`x-request-id`, CORS).
-pub struct Responder {
+/// The response slot, and the request whose headers and log line every answer carries.
+pub struct Responder<'r> {
     out: ResponseOutparam,
-    head: Vec<(String, String)>,
+    context: &'r Context,
+    cors: &'r Cors,
 }
 
-fn fields(pairs: &[(String, String)]) -> Fields {
-    let list: Vec<(String, Vec<u8>)> = pairs
-        .iter()
-        .map(|(n, v)| (n.clone(), v.as_bytes().to_vec()))
-        .collect();
-    Fields::from_list(&list).unwrap_or_else(|e| {
-        eprintln!("assistant: invalid response headers: {e:?}");
-        Fields::new()
-    })
-}
-
-impl Responder {
-    pub fn new(out: ResponseOutparam, head: Vec<(String, String)>) -> Responder {
-        Responder { out, head }
+impl<'r> Responder<'r> {
+    pub fn new(out: ResponseOutparam, context: &'r Context, cors: &'r Cors) -> Responder<'r> {
+        Responder { out, context, cors }
     }
 
-    pub async fn send(self, response: Response) {
-        let mut pairs: Vec<(String, String)> = response
-            .headers()
-            .map(|(name, value)| {
-                (
-                    name.to_string(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        pairs.extend(self.head);
-        let outgoing = OutgoingResponse::new(fields(&pairs));
-        let _ = outgoing.set_status_code(*response.status());
-        if let Err(e) = self.out.set_with_body(outgoing, response.into_body()).await {
-            eprintln!("assistant: writing a response failed: {e:?}");
-        }
+    /// Sends `outcome` (an error mapped to its response) and writes the log line.
+    pub async fn send(self, outcome: Result<Response, ApiError>) {
+        let response = self.context.finish(outcome, Some(self.cors));
+        send_whole(self.out, response).await
     }
 
-    /// Sends a `200 text/event-stream` head; events follow through the returned stream.
-    pub fn stream(self) -> EventStream {
-        let mut pairs = self.head;
-        pairs.extend([
-            ("content-type".to_string(), "text/event-stream".to_string()),
-            ("cache-control".to_string(), "no-cache".to_string()),
-            ("x-accel-buffering".to_string(), "no".to_string()),
-        ]);
-        let response = OutgoingResponse::new(fields(&pairs));
-        let _ = response.set_status_code(200);
-        let body = response.take_body();
-        self.out.set(response);
+    /// Sends a `200 text/event-stream` head; events follow through the returned stream, which
+    /// writes the log line when it is dropped.
+    pub fn stream(self) -> EventStream<'r> {
+        let headers = self.context.stream_headers(Some(self.cors));
         EventStream {
-            body: Box::pin(body),
+            body: start_event_stream(self.out, headers),
             open: true,
+            context: self.context,
         }
     }
 }
 
 /// The events of a streamed answer. Once a write fails (the client went away), it stays closed
 /// and writes nothing more.
-pub struct EventStream {
-    body: Pin<Box<dyn Sink<Vec<u8>, Error = StreamError>>>,
+pub struct EventStream<'r> {
+    body: BodySink,
     open: bool,
+    context: &'r Context,
 }
 
-impl EventStream {
+impl EventStream<'_> {
     pub async fn send(&mut self, event: &Value) {
         if !self.open {
             return;
@@ -87,5 +59,13 @@ impl EventStream {
 
     pub fn is_open(&self) -> bool {
         self.open
+    }
+}
+
+impl Drop for EventStream<'_> {
+    fn drop(&mut self) {
+        let end = if self.open { "done" } else { "client-gone" };
+        self.context.log_field("streamEnd", json!(end));
+        self.context.write_log(200, None);
     }
 }

@@ -49,11 +49,8 @@ async fn route(
         Match::Found(route, params) => (route, params),
         Match::MethodNotAllowed(template) => {
             context.set_route(template);
-            let mut response = ApiError::MethodNotAllowed("Method Not Allowed".into())
-                .to_response(&context.request_id);
             let allowed = routes::allowed_methods(&segments);
-            response.set_header("allow", allowed.join(", "));
-            return Ok(response);
+            return Err(ApiError::method_not_allowed(allowed.join(", ")));
         }
         Match::NotFound => return Err(ApiError::NotFound("Not Found".into())),
     };

@@ -9,10 +9,11 @@
 mod metadata;
 
 use serde_json::{json, Value};
-use spin_sdk::http::{IncomingRequest, Method, Response};
+use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
-use spin_support::auth::{self, AuthConfig, AuthError};
-use spin_support::http::{header, json_response, request_id, ApiError, Cors};
+use spin_support::auth::AuthError;
+use spin_support::http::{header, json_response, ApiError, Cors};
+use spin_support::request::Context;
 use todo_mcp_protocol::jsonrpc::{RpcError, INVALID_REQUEST};
 use todo_mcp_protocol::{Outcome, RequestHeaders, ServerInfo};
 use todo_tasks::Caller;
@@ -32,46 +33,48 @@ const MCP_REQUEST_HEADERS: &str = "Authorization, Content-Type, Accept, MCP-Prot
 
 const MCP_EXPOSED_HEADERS: &str = "WWW-Authenticate, X-Request-Id";
 
+/// The component id in log lines.
+const COMPONENT: &str = "mcp";
+const ROUTE: &str = "/mcp";
+
 #[http_component]
 async fn handle(incoming: IncomingRequest) -> Response {
-    let request_id = request_id(header(&incoming, "x-request-id").as_deref());
-    let origin = header(&incoming, "origin");
-    let cors = Cors::from_variables();
-    let path = incoming.path_with_query().unwrap_or_default();
-    let path = path.split('?').next().unwrap_or_default().to_string();
-    let method = incoming.method();
-    let mut response = if metadata::serves(&path) {
-        metadata::respond(&incoming, &path, &method)
-    } else if path != "/mcp" {
-        ApiError::NotFound("Not Found".into()).to_response(&request_id)
-    } else {
-        match method {
-            Method::Options => {
-                cors.preflight_for(origin.as_deref(), MCP_METHODS, MCP_REQUEST_HEADERS)
-            }
-            Method::Post => post(incoming, &cors, origin.as_deref(), &request_id).await,
-            // Stateless: no standalone SSE stream (GET) and no session to end (DELETE).
-            _ => {
-                let mut response = ApiError::MethodNotAllowed("Method Not Allowed".into())
-                    .to_response(&request_id);
-                response.set_header("allow", MCP_METHODS);
-                response
-            }
-        }
-    };
-    if !metadata::serves(&path) {
-        for (name, value) in cors.headers(origin.as_deref()) {
-            // A browser client must be able to read the 401's challenge.
-            let value = if name == "access-control-expose-headers" {
-                MCP_EXPOSED_HEADERS.to_string()
-            } else {
-                value
-            };
-            response.set_header(name, value);
-        }
+    let context = Context::new(COMPONENT, &incoming);
+    if let Some(template) = metadata::route(&context.path) {
+        context.set_route(template);
+        let outcome = metadata::respond(&incoming, &context.path, &context.method);
+        let mut response = context.finish(outcome, None);
+        // Public and readable from any origin.
+        response.set_header("access-control-allow-origin", "*");
+        return response;
     }
-    response.set_header("x-request-id", request_id);
+    let cors = Cors::for_origin(context.origin.as_deref());
+    let outcome = route(incoming, &context, &cors).await;
+    let mut response = context.finish(outcome, Some(&cors));
+    if response.header("access-control-expose-headers").is_some() {
+        // A browser client must be able to read the 401's challenge.
+        response.set_header("access-control-expose-headers", MCP_EXPOSED_HEADERS);
+    }
     response
+}
+
+async fn route(
+    incoming: IncomingRequest,
+    context: &Context,
+    cors: &Cors,
+) -> Result<Response, ApiError> {
+    if context.path != ROUTE {
+        return Err(ApiError::NotFound("Not Found".into()));
+    }
+    context.set_route(ROUTE);
+    match context.method.as_str() {
+        "OPTIONS" => {
+            Ok(cors.preflight_for(context.origin.as_deref(), MCP_METHODS, MCP_REQUEST_HEADERS))
+        }
+        "POST" => post(incoming, context, cors).await,
+        // Stateless: no standalone SSE stream (GET) and no session to end (DELETE).
+        _ => Err(ApiError::method_not_allowed(MCP_METHODS)),
+    }
 }
 
 /// A JSON-RPC error refused at the HTTP level (no request id is known yet).
@@ -84,31 +87,31 @@ fn transport_error(status: u16, message: &str) -> Response {
 
 async fn post(
     incoming: IncomingRequest,
+    context: &Context,
     cors: &Cors,
-    origin: Option<&str>,
-    request_id: &str,
-) -> Response {
+) -> Result<Response, ApiError> {
     // Streamable HTTP: an `Origin` that is present and not allowed is 403 (DNS rebinding).
-    if let Some(origin) = origin {
+    if let Some(origin) = context.origin.as_deref() {
         if !cors.allows(origin) {
-            return transport_error(403, "Forbidden: Origin not allowed");
+            return Ok(transport_error(403, "Forbidden: Origin not allowed"));
         }
     }
-    let user = match authenticate(&incoming, request_id).await {
-        Ok(user) => user,
-        Err(response) => return response,
+    let user = match context.authenticate().await {
+        Ok(identity) => identity.user,
+        Err(AuthError::Unavailable(cause)) => return Err(ApiError::Unavailable(cause)),
+        Err(error) => return Ok(challenge(&incoming, &error)),
     };
     if !todo_mcp_protocol::accepts_json(header(&incoming, "accept").as_deref()) {
-        return transport_error(
+        return Ok(transport_error(
             406,
             "Not Acceptable: the client must accept application/json",
-        );
+        ));
     }
     if !todo_mcp_protocol::is_json_content_type(header(&incoming, "content-type").as_deref()) {
-        return transport_error(
+        return Ok(transport_error(
             415,
             "Unsupported Media Type: Content-Type must be application/json",
-        );
+        ));
     }
     let entries = incoming.headers().entries();
     let headers = RequestHeaders::from_pairs(entries.iter().filter_map(|(name, value)| {
@@ -120,56 +123,47 @@ async fn post(
     let body = match spin_support::http::read_body(incoming, content_length.as_deref()).await {
         Ok(body) => body,
         Err(ApiError::PayloadTooLarge) => {
-            return transport_error(413, "Request body too large (the limit is 64 KiB)")
+            return Ok(transport_error(
+                413,
+                "Request body too large (the limit is 64 KiB)",
+            ))
         }
-        Err(error) => return transport_error(error.status(), &error.to_string()),
+        Err(error) => return Ok(transport_error(error.status(), &error.to_string())),
     };
     let tools: Vec<Value> = todo_tools::definitions()
         .iter()
         .map(|tool| tool.to_mcp_json())
         .collect();
-    match todo_mcp_protocol::handle(&headers, &body, &tools, &SERVER) {
-        Outcome::Reply { status, body } => json_response(status, &body),
-        Outcome::Accepted => Response::builder().status(202).body(Vec::new()).build(),
-        Outcome::CallTool {
-            era,
-            id,
-            name,
-            arguments,
-        } => {
-            let caller = Caller {
-                user_id: &user,
-                correlation_id: request_id,
-            };
-            let outcome = todo_tools::call_json(caller, &name, &arguments);
-            let outcome = outcome.as_deref().map_err(todo_tools::ToolError::message);
-            let body = todo_mcp_protocol::tool_call_reply(era, &id, outcome, &SERVER);
-            Response::builder()
-                .status(200)
-                .header("content-type", "application/json")
-                .body(body.into_bytes())
-                .build()
-        }
-    }
+    Ok(
+        match todo_mcp_protocol::handle(&headers, &body, &tools, &SERVER) {
+            Outcome::Reply { status, body } => json_response(status, &body),
+            Outcome::Accepted => Response::builder().status(202).body(Vec::new()).build(),
+            Outcome::CallTool {
+                era,
+                id,
+                name,
+                arguments,
+            } => {
+                let caller = Caller {
+                    user_id: &user,
+                    correlation_id: &context.request_id,
+                };
+                let outcome = todo_tools::call_json(caller, &name, &arguments);
+                let outcome = outcome.as_deref().map_err(todo_tools::ToolError::message);
+                let body = todo_mcp_protocol::tool_call_reply(era, &id, outcome, &SERVER);
+                Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(body.into_bytes())
+                    .build()
+            }
+        },
+    )
 }
 
-/// The bearer token's user; otherwise the answer: `401` with the `WWW-Authenticate` challenge
-/// that leads an MCP client to the authorization server (RFC 9728 §5.1; RFC 6750 §3: no error
-/// code when no credentials came), or `503` when tokens cannot be checked right now.
-async fn authenticate(incoming: &IncomingRequest, request_id: &str) -> Result<String, Response> {
-    let authorization = header(incoming, "authorization");
-    let outcome = match auth::bearer_token(authorization.as_deref()) {
-        Ok(token) => auth::authenticate(token, &AuthConfig::from_variables()).await,
-        Err(error) => Err(error),
-    };
-    let error = match outcome {
-        Ok(identity) => return Ok(identity.user),
-        Err(error) => error,
-    };
-    eprintln!("request {request_id}: {error}");
-    if let AuthError::Unavailable(_) = error {
-        return Err(ApiError::from(error).to_response(request_id));
-    }
+/// The `401` with the `WWW-Authenticate` challenge that leads an MCP client to the
+/// authorization server (RFC 9728 §5.1; RFC 6750 §3: no error code when no credentials came).
+fn challenge(incoming: &IncomingRequest, error: &AuthError) -> Response {
     let resource_metadata = metadata::document_url(incoming);
     let challenge = match error {
         AuthError::MissingHeader => format!("Bearer resource_metadata=\"{resource_metadata}\""),
@@ -180,5 +174,5 @@ async fn authenticate(incoming: &IncomingRequest, request_id: &str) -> Result<St
     };
     let mut response = json_response(401, &json!({ "detail": error.public_detail() }));
     response.set_header("www-authenticate", challenge);
-    Err(response)
+    response
 }

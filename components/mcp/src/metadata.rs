@@ -7,20 +7,21 @@
 //! `/mcp`. Both are public, cacheable and readable from any origin.
 
 use serde_json::{json, Map, Value};
-use spin_sdk::http::{IncomingRequest, Method, Response};
+use spin_sdk::http::{IncomingRequest, Response};
 use spin_support::config;
-use spin_support::http::{header, json_response};
+use spin_support::http::{header, json_response, ApiError};
 
 const ROOT: &str = "/.well-known/oauth-protected-resource";
 const FOR_MCP: &str = "/.well-known/oauth-protected-resource/mcp";
 
-pub fn serves(path: &str) -> bool {
-    path == ROOT || path == FOR_MCP
+/// The route template of `path` if it is one of the documents.
+pub fn route(path: &str) -> Option<&'static str> {
+    [ROOT, FOR_MCP].into_iter().find(|route| *route == path)
 }
 
-pub fn respond(incoming: &IncomingRequest, path: &str, method: &Method) -> Response {
-    let mut response = match method {
-        Method::Get | Method::Head => {
+pub fn respond(incoming: &IncomingRequest, path: &str, method: &str) -> Result<Response, ApiError> {
+    match method {
+        "GET" | "HEAD" => {
             let base = base_url(incoming);
             let resource = if path == FOR_MCP {
                 format!("{base}/mcp")
@@ -29,22 +30,16 @@ pub fn respond(incoming: &IncomingRequest, path: &str, method: &Method) -> Respo
             };
             let mut response = json_response(200, &document(&resource));
             response.set_header("cache-control", "public, max-age=3600");
-            response
+            Ok(response)
         }
-        Method::Options => {
+        "OPTIONS" => {
             let mut response = Response::builder().status(204).body(Vec::new()).build();
             response.set_header("access-control-allow-methods", "GET, HEAD, OPTIONS");
             response.set_header("access-control-max-age", "600");
-            response
+            Ok(response)
         }
-        _ => {
-            let mut response = json_response(405, &json!({ "detail": "Method Not Allowed" }));
-            response.set_header("allow", "GET, HEAD, OPTIONS");
-            response
-        }
-    };
-    response.set_header("access-control-allow-origin", "*");
-    response
+        _ => Err(ApiError::method_not_allowed("GET, HEAD, OPTIONS")),
+    }
 }
 
 /// The metadata of `resource`: the authorization server that issues its tokens (the

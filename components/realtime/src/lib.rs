@@ -34,12 +34,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::SinkExt as _;
 use serde_json::json;
-use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, Response, ResponseOutparam};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_sdk::redis::{Connection, RedisParameter};
 use spin_support::auth::{self, AuthError, Identity};
 use spin_support::config;
-use spin_support::http::{header, ApiError, Cors};
+use spin_support::http::{header, send_whole, start_event_stream, ApiError, BodySink, Cors};
 use spin_support::log::note;
 use spin_support::request::Context;
 use todo_domain::error::{kinds, FieldError};
@@ -196,7 +196,7 @@ fn open_at(
 async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
     let context = Context::new(COMPONENT, &incoming);
     let last_event_id = header(&incoming, "last-event-id");
-    let cors = Cors::from_variables();
+    let cors = Cors::for_origin(context.origin.as_deref());
     let prepared = match context.method.as_str() {
         "OPTIONS" => {
             let _ = path_user(&context);
@@ -207,37 +207,18 @@ async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
             .map_err(Err),
         _ => {
             let _ = path_user(&context);
-            let mut response = ApiError::MethodNotAllowed("Method Not Allowed".into())
-                .to_response(&context.request_id);
-            response.set_header("allow", "GET, OPTIONS");
-            Err(Ok(response))
+            Err(Err(ApiError::method_not_allowed("GET, OPTIONS")))
         }
     };
     match prepared {
         Err(outcome) => send_whole(out, context.finish(outcome, Some(&cors))).await,
         Ok(stream) => {
-            let mut head = vec![("x-request-id".to_string(), context.request_id.clone())];
-            for (name, value) in cors.headers(context.origin.as_deref()) {
-                head.push((name.to_string(), value));
-            }
-            let end = run_stream(out, stream, head).await;
+            let body = start_event_stream(out, context.stream_headers(Some(&cors)));
+            let end = run_stream(body, stream).await;
             context.log_field("streamEnd", json!(end.as_str()));
             context.write_log(200, None);
         }
     }
-}
-
-/// Sends a complete (non-streamed) response.
-async fn send_whole(out: ResponseOutparam, response: Response) {
-    let fields: Vec<(String, Vec<u8>)> = response
-        .headers()
-        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
-        .collect();
-    let headers = Fields::from_list(&fields).unwrap_or_else(|_| Fields::new());
-    let outgoing = OutgoingResponse::new(headers);
-    let _ = outgoing.set_status_code(*response.status());
-    // A failed write means the client went away; there is no one left to tell.
-    let _ = out.set_with_body(outgoing, response.into_body()).await;
 }
 
 /// Why a stream ended (the `streamEnd` of its log line).
@@ -276,26 +257,13 @@ fn stream_deadline(lifetime: Duration, expires_at: u64) -> (Duration, End) {
     }
 }
 
-async fn run_stream(out: ResponseOutparam, stream: Stream, mut head: Vec<(String, String)>) -> End {
+async fn run_stream(mut body: BodySink, stream: Stream) -> End {
     let lifetime = seconds_variable("sse_lifetime_seconds", DEFAULT_LIFETIME_SECONDS, 24 * 3600);
     let keepalive = seconds_variable(
         "sse_keepalive_seconds",
         DEFAULT_KEEPALIVE_SECONDS,
         MAX_KEEPALIVE_SECONDS,
     );
-    head.extend([
-        ("content-type".to_string(), "text/event-stream".to_string()),
-        ("cache-control".to_string(), "no-cache".to_string()),
-        ("x-accel-buffering".to_string(), "no".to_string()),
-    ]);
-    let fields: Vec<(String, Vec<u8>)> =
-        head.into_iter().map(|(n, v)| (n, v.into_bytes())).collect();
-    let headers = Fields::from_list(&fields).unwrap_or_else(|_| Fields::new());
-    let response = OutgoingResponse::new(headers);
-    let _ = response.set_status_code(200);
-    let mut body = response.take_body();
-    out.set(response);
-
     let (allowed, ends_by) = stream_deadline(lifetime, stream.expires_at);
     let deadline = Instant::now() + allowed;
     let Stream {

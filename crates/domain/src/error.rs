@@ -45,10 +45,6 @@ impl FieldError {
         self.loc.push(elem.into());
         self
     }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({"loc": self.loc, "msg": self.msg, "type": self.kind})
-    }
 }
 
 impl std::fmt::Display for FieldError {
@@ -58,11 +54,6 @@ impl std::fmt::Display for FieldError {
 }
 
 impl std::error::Error for FieldError {}
-
-/// The whole `422` response body: `{"detail": [ ...errors... ]}`.
-pub fn detail_json(errors: &[FieldError]) -> serde_json::Value {
-    serde_json::json!({ "detail": errors.iter().map(FieldError::to_json).collect::<Vec<_>>() })
-}
 
 /// pydantic v2 error `type` strings used by this crate.
 pub mod kinds {

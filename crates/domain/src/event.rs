@@ -25,6 +25,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 use uuid::Uuid;
@@ -171,84 +173,93 @@ impl EventEnvelope {
 
     /// The structured-mode CloudEvents JSON.
     pub fn to_json(&self) -> Value {
-        let time = format_instant(self.time);
-        json!({
-            "specversion": "1.0",
-            "id": self.id.to_string(),
-            "source": self.source,
-            "type": self.topic.as_str(),
-            "subject": self.subject,
-            "time": time,
-            "datacontenttype": "application/json",
-            "data": {
-                "event_id": self.id.to_string(),
-                "event_type": self.topic.as_str(),
-                "timestamp": time,
-                "user_id": self.user_id,
-                "correlation_id": self.correlation_id,
-                "data": self.data,
-            }
-        })
+        serde_json::to_value(self.wire()).expect("an envelope has only string keys")
     }
 
-    /// The JSON text (what is published).
+    /// The JSON text (what is published): the bytes of [`EventEnvelope::to_json`]'s text.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.to_json().to_string().into_bytes()
+        serde_json::to_vec(&self.wire()).expect("an envelope has only string keys")
+    }
+
+    fn wire(&self) -> WireEvent<'_> {
+        let time = format_instant(self.time);
+        WireEvent {
+            data: WireEventData {
+                correlation_id: &self.correlation_id,
+                data: &self.data,
+                event_id: self.id,
+                event_type: self.topic.as_str(),
+                timestamp: time.clone(),
+                user_id: &self.user_id,
+            },
+            datacontenttype: JSON_CONTENT_TYPE,
+            id: self.id,
+            source: &self.source,
+            specversion: SPEC_VERSION,
+            subject: &self.subject,
+            time,
+            topic: self.topic.as_str(),
+        }
     }
 
     /// Strict parse of a published message: size limit, `specversion` `1.0`, uuid `id`, known
     /// `type`, non-empty `source`/`subject`, RFC 3339 `time`, `datacontenttype` (if present)
     /// `application/json`, and an inner `data` object whose `event_id`/`event_type` repeat `id`
     /// and `type`, with a non-empty `user_id`, a string `correlation_id`, a valid `timestamp`
-    /// and an object `data`. Extension attributes are ignored. Never panics.
+    /// and an object `data`. Extension attributes are ignored; an attribute that is `null` is
+    /// absent (CloudEvents' JSON format). Never panics.
     pub fn parse(bytes: &[u8]) -> Result<EventEnvelope, EnvelopeError> {
         if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(EnvelopeError::TooLarge(bytes.len()));
         }
         let v: Value =
             serde_json::from_slice(bytes).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
-        let o = v.as_object().ok_or(EnvelopeError::NotObject("message"))?;
-
-        let spec = str_attr(o, "specversion")?;
-        if spec != "1.0" {
-            return Err(EnvelopeError::SpecVersion(shorten(spec)));
+        if !v.is_object() {
+            return Err(EnvelopeError::NotObject("message"));
         }
-        let id = uuid_attr(o, "id")?;
-        let source = nonempty_attr(o, "source")?;
-        let ty = str_attr(o, "type")?;
+        let wire = ReadEvent::deserialize(v).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+
+        let spec = required(wire.specversion, "specversion")?;
+        if spec != SPEC_VERSION {
+            return Err(EnvelopeError::SpecVersion(shorten(&spec)));
+        }
+        let id = uuid_attr(wire.id, "id")?;
+        let source = nonempty_attr(wire.source, "source")?;
+        let ty = required(wire.ty, "type")?;
         let topic: Topic = ty
             .parse()
-            .map_err(|_| EnvelopeError::UnknownType(shorten(ty)))?;
-        let subject = nonempty_attr(o, "subject")?;
-        let time = instant_attr(o, "time")?;
-        if let Some(ct) = o.get("datacontenttype") {
-            if ct.as_str() != Some("application/json") {
+            .map_err(|_| EnvelopeError::UnknownType(shorten(&ty)))?;
+        let subject = nonempty_attr(wire.subject, "subject")?;
+        let time = instant_attr(wire.time, "time")?;
+        if let Some(content_type) = wire.datacontenttype {
+            if required(Some(content_type), "datacontenttype")? != JSON_CONTENT_TYPE {
                 return Err(EnvelopeError::Invalid {
                     field: "datacontenttype",
                     reason: "expected application/json".into(),
                 });
             }
         }
-        let outer = o
-            .get("data")
-            .ok_or(EnvelopeError::Missing("data"))?
-            .as_object()
-            .ok_or(EnvelopeError::NotObject("data"))?;
-        if uuid_attr(outer, "event_id")? != id {
+        let outer = match wire.data {
+            None => return Err(EnvelopeError::Missing("data")),
+            Some(Attr::Expected(outer)) => outer,
+            Some(Attr::Other(_)) => return Err(EnvelopeError::NotObject("data")),
+        };
+        let outer = ReadEventData::deserialize(Value::Object(outer))
+            .map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        if uuid_attr(outer.event_id, "event_id")? != id {
             return Err(EnvelopeError::Mismatch("data.event_id"));
         }
-        if str_attr(outer, "event_type")? != ty {
+        if required(outer.event_type, "event_type")? != ty {
             return Err(EnvelopeError::Mismatch("data.event_type"));
         }
-        instant_attr(outer, "timestamp")?;
-        let user_id = nonempty_attr(outer, "user_id")?;
-        let correlation_id = str_attr(outer, "correlation_id")?.to_string();
-        let inner = outer
-            .get("data")
-            .ok_or(EnvelopeError::Missing("data.data"))?;
-        if !inner.is_object() {
-            return Err(EnvelopeError::NotObject("data.data"));
-        }
+        instant_attr(outer.timestamp, "timestamp")?;
+        let user_id = nonempty_attr(outer.user_id, "user_id")?;
+        let correlation_id = required(outer.correlation_id, "correlation_id")?;
+        let data = match outer.data {
+            None => return Err(EnvelopeError::Missing("data.data")),
+            Some(Attr::Expected(data)) => Value::Object(data),
+            Some(Attr::Other(_)) => return Err(EnvelopeError::NotObject("data.data")),
+        };
         Ok(EventEnvelope {
             id,
             source,
@@ -257,7 +268,7 @@ impl EventEnvelope {
             time,
             user_id,
             correlation_id,
-            data: inner.clone(),
+            data,
         })
     }
 
@@ -287,7 +298,7 @@ impl EventEnvelope {
 
     /// The task snapshot parsed back into a [`Task`].
     pub fn task(&self) -> Result<Task, String> {
-        Task::from_json(&self.task_json())
+        Task::deserialize(&self.task_json()).map_err(|e| format!("task snapshot: {e}"))
     }
 
     /// The realtime (SSE `data:`) payload: for task topics
@@ -309,41 +320,105 @@ impl EventEnvelope {
     }
 }
 
-fn str_attr<'a>(o: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, EnvelopeError> {
-    o.get(field)
-        .ok_or(EnvelopeError::Missing(field))?
-        .as_str()
-        .ok_or_else(|| EnvelopeError::Invalid {
-            field,
-            reason: "not a string".into(),
-        })
+const SPEC_VERSION: &str = "1.0";
+const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// The envelope as published. Fields are declared in the order of their names, so the bytes
+/// are the same as those of the `Value` (whose keys are sorted) the outbox stores.
+#[derive(Serialize)]
+struct WireEvent<'a> {
+    data: WireEventData<'a>,
+    datacontenttype: &'static str,
+    id: Uuid,
+    source: &'a str,
+    specversion: &'static str,
+    subject: &'a str,
+    time: String,
+    #[serde(rename = "type")]
+    topic: &'static str,
 }
 
-fn nonempty_attr(o: &Map<String, Value>, field: &'static str) -> Result<String, EnvelopeError> {
-    let s = str_attr(o, field)?;
+#[derive(Serialize)]
+struct WireEventData<'a> {
+    correlation_id: &'a str,
+    data: &'a Value,
+    event_id: Uuid,
+    event_type: &'static str,
+    timestamp: String,
+    user_id: &'a str,
+}
+
+/// An attribute as received: of the expected type, or anything else (so that the error names
+/// the attribute rather than being serde's).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Attr<T> {
+    Expected(T),
+    Other(IgnoredAny),
+}
+
+/// The envelope as received: every attribute optional here, so that a missing or mistyped one
+/// is reported by name ([`EnvelopeError`]); extension attributes are ignored.
+#[derive(Deserialize)]
+struct ReadEvent {
+    specversion: Option<Attr<String>>,
+    id: Option<Attr<String>>,
+    source: Option<Attr<String>>,
+    #[serde(rename = "type")]
+    ty: Option<Attr<String>>,
+    subject: Option<Attr<String>>,
+    time: Option<Attr<String>>,
+    datacontenttype: Option<Attr<String>>,
+    /// An object (a derived struct would also read an array): read as [`ReadEventData`] next.
+    data: Option<Attr<Map<String, Value>>>,
+}
+
+#[derive(Deserialize)]
+struct ReadEventData {
+    event_id: Option<Attr<String>>,
+    event_type: Option<Attr<String>>,
+    timestamp: Option<Attr<String>>,
+    user_id: Option<Attr<String>>,
+    correlation_id: Option<Attr<String>>,
+    data: Option<Attr<Map<String, Value>>>,
+}
+
+fn required(attr: Option<Attr<String>>, field: &'static str) -> Result<String, EnvelopeError> {
+    match attr {
+        None => Err(EnvelopeError::Missing(field)),
+        Some(Attr::Expected(s)) => Ok(s),
+        Some(Attr::Other(_)) => Err(EnvelopeError::Invalid {
+            field,
+            reason: "not a string".into(),
+        }),
+    }
+}
+
+fn nonempty_attr(attr: Option<Attr<String>>, field: &'static str) -> Result<String, EnvelopeError> {
+    let s = required(attr, field)?;
     if s.is_empty() {
         return Err(EnvelopeError::Invalid {
             field,
             reason: "empty".into(),
         });
     }
-    Ok(s.to_string())
+    Ok(s)
 }
 
-fn uuid_attr(o: &Map<String, Value>, field: &'static str) -> Result<Uuid, EnvelopeError> {
-    let s = str_attr(o, field)?;
-    Uuid::parse_str(s).map_err(|_| EnvelopeError::Invalid {
+fn uuid_attr(attr: Option<Attr<String>>, field: &'static str) -> Result<Uuid, EnvelopeError> {
+    let s = required(attr, field)?;
+    Uuid::parse_str(&s).map_err(|_| EnvelopeError::Invalid {
         field,
-        reason: format!("not a uuid: '{}'", shorten(s)),
+        reason: format!("not a uuid: '{}'", shorten(&s)),
     })
 }
 
 fn instant_attr(
-    o: &Map<String, Value>,
+    attr: Option<Attr<String>>,
     field: &'static str,
 ) -> Result<DateTime<Utc>, EnvelopeError> {
-    let s = str_attr(o, field)?;
-    DateTime::parse_from_rfc3339(s)
+    let s = required(attr, field)?;
+    DateTime::parse_from_rfc3339(&s)
         .ok()
         .and_then(|t| {
             DateTime::<Utc>::from_timestamp_micros(t.with_timezone(&Utc).timestamp_micros())
@@ -351,7 +426,7 @@ fn instant_attr(
         .filter(|t| crate::task::instant_in_range(*t))
         .ok_or_else(|| EnvelopeError::Invalid {
             field,
-            reason: format!("not an RFC 3339 instant: '{}'", shorten(s)),
+            reason: format!("not an RFC 3339 instant: '{}'", shorten(&s)),
         })
 }
 
@@ -568,6 +643,51 @@ mod tests {
         let mut v = good();
         f(&mut v);
         EventEnvelope::parse(v.to_string().as_bytes())
+    }
+
+    /// What is published is the text of the envelope's `Value` (sorted keys): the outbox
+    /// stores that `Value` and the relay publishes it again.
+    #[test]
+    fn published_bytes_are_the_value_text() {
+        let ev = task_updated(
+            &sample_task(),
+            &sample_task().toggle(parse_instant("2026-02-01T00:00:00Z").unwrap()),
+            "req-3",
+        );
+        assert_eq!(ev.to_bytes(), ev.to_json().to_string().into_bytes());
+        assert!(String::from_utf8(ev.to_bytes())
+            .unwrap()
+            .starts_with(r#"{"data":{"correlation_id":"req-3","data":{"after":"#));
+    }
+
+    /// The inner objects must be objects: an array holding the right values in field order is
+    /// not an envelope, and a `null` attribute is an absent one.
+    #[test]
+    fn envelope_data_must_be_objects() {
+        let as_array = broken(|v| {
+            let d = v["data"].clone();
+            v["data"] = json!([
+                d["correlation_id"],
+                d["data"],
+                d["event_id"],
+                d["event_type"],
+                d["timestamp"],
+                d["user_id"]
+            ]);
+        });
+        assert_eq!(as_array, Err(EnvelopeError::NotObject("data")));
+        assert_eq!(
+            broken(|v| v["subject"] = Value::Null),
+            Err(EnvelopeError::Missing("subject"))
+        );
+        assert!(broken(|v| v["datacontenttype"] = Value::Null).is_ok());
+        assert_eq!(
+            broken(|v| v["data"]["correlation_id"] = json!(1)),
+            Err(EnvelopeError::Invalid {
+                field: "correlation_id",
+                reason: "not a string".into()
+            })
+        );
     }
 
     /// An envelope time beyond years 0001-9999 in UTC would render as `+10000-...`, which is

@@ -2,7 +2,7 @@
 //! property tests) and to `wasm32-wasip2` by the components.
 //!
 //! Modules:
-//! - [`error`]: [`error::FieldError`], the FastAPI-shaped `422` item, and [`error::detail_json`].
+//! - [`error`]: [`error::FieldError`], the FastAPI-shaped `422` item (serialised by derive).
 //! - [`task`]: enums, validated values ([`task::Title`], [`task::Description`], [`task::Tags`],
 //!   [`task::TimeZone`]), instants ([`task::parse_instant`], [`task::format_instant`]) and the
 //!   stored [`task::Task`] with its JSON shape and the pending <-> completed toggle.
@@ -79,7 +79,7 @@
 //! adds `notification`. `EventEnvelope::parse` is strict about the envelope (spec version,
 //! uuid id, known type, `data.event_id`/`event_type` equal to `id`/`type`, non-empty user id,
 //! 1 MiB limit) but ignores extension attributes. A snapshot parsed back with
-//! `Task::from_json` has millisecond precision (the wire format's).
+//! `Task`'s `Deserialize` has millisecond precision (the wire format's).
 //!
 //! **Recurrence.** Occurrence `n` is computed from the series anchor (the root's `dueDate`, or
 //! its `createdAt` if it has none: [`task::Task::own_anchor`]), in the task's time zone, at

@@ -29,14 +29,16 @@ use std::cmp::Ordering;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::error::{kinds, FieldError};
 use crate::task::{has_nul, parse_instant, shorten, Category, Priority, Status, Tags, Task};
 
-/// The `sort_by` parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// The `sort_by` parameter. (De)serialises as its wire name, exactly (in a cursor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum SortBy {
     #[default]
     CreatedAt,
@@ -83,8 +85,9 @@ impl SortBy {
     }
 }
 
-/// The `sort_order` parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// The `sort_order` parameter. (De)serialises as `asc`/`desc`, exactly (in a cursor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SortOrder {
     Asc,
     #[default]
@@ -137,20 +140,43 @@ pub struct Cursor {
 
 const MAX_CURSOR_LEN: usize = 4096;
 
+/// A cursor on the wire: exactly these four fields (the names are short because the cursor
+/// travels in URLs), declared in name order so the text is the same as through a `Value`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireCursor {
+    i: Uuid,
+    /// Required even though it may be `null` (a due-date key of a task without a due date):
+    /// `deserialize_with` keeps serde from taking an absent key as `None`.
+    #[serde(deserialize_with = "Option::deserialize")]
+    k: Option<WireKey>,
+    o: SortOrder,
+    s: SortBy,
+}
+
+/// A sort key on the wire: microseconds since the epoch, a priority rank, or a title.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum WireKey {
+    Number(i64),
+    Text(String),
+}
+
 impl Cursor {
     pub fn encode(&self) -> String {
         let k = match &self.key {
-            CursorKey::Instant(t) => t.map_or(Value::Null, |t| json!(t.timestamp_micros())),
-            CursorKey::Text(s) => json!(s),
-            CursorKey::Rank(r) => json!(r),
+            CursorKey::Instant(t) => t.map(|t| WireKey::Number(t.timestamp_micros())),
+            CursorKey::Text(s) => Some(WireKey::Text(s.clone())),
+            CursorKey::Rank(r) => Some(WireKey::Number(i64::from(*r))),
         };
-        let v = json!({
-            "s": self.sort_by.as_str(),
-            "o": self.sort_order.as_str(),
-            "k": k,
-            "i": self.id.to_string(),
-        });
-        URL_SAFE_NO_PAD.encode(v.to_string())
+        let wire = WireCursor {
+            i: self.id,
+            k,
+            o: self.sort_order,
+            s: self.sort_by,
+        };
+        let text = serde_json::to_string(&wire).expect("a cursor serialises");
+        URL_SAFE_NO_PAD.encode(text)
     }
 
     /// Strict: every malformed, truncated, forged-but-inconsistent value is an `Err` (text for a
@@ -167,60 +193,38 @@ impl Cursor {
         let bytes = URL_SAFE_NO_PAD
             .decode(s)
             .map_err(|_| bad("not base64url"))?;
-        let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad("not JSON"))?;
-        let o = v.as_object().ok_or_else(|| bad("not an object"))?;
-        if o.len() != 4 {
-            return Err(bad("unexpected fields"));
-        }
-        let sort_by = o
-            .get("s")
-            .and_then(Value::as_str)
-            .and_then(|s| SortBy::ALL.iter().copied().find(|v| v.as_str() == s))
-            .ok_or_else(|| bad("unknown sort"))?;
-        let sort_order = match o.get("o").and_then(Value::as_str) {
-            Some("asc") => SortOrder::Asc,
-            Some("desc") => SortOrder::Desc,
-            _ => return Err(bad("unknown order")),
-        };
-        let id = o
-            .get("i")
-            .and_then(Value::as_str)
-            .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or_else(|| bad("bad id"))?;
-        let k = o.get("k").ok_or_else(|| bad("missing key"))?;
-        let key = match sort_by {
-            SortBy::CreatedAt | SortBy::UpdatedAt | SortBy::DueDate => {
-                if k.is_null() && sort_by == SortBy::DueDate {
-                    CursorKey::Instant(None)
-                } else {
-                    let t = k
-                        .as_i64()
-                        .and_then(DateTime::<Utc>::from_timestamp_micros)
-                        .filter(|t| crate::task::instant_in_range(*t))
-                        .ok_or_else(|| bad("bad instant key"))?;
-                    CursorKey::Instant(Some(t))
-                }
+        // An object first: serde's derived structs would also read an array, field by field.
+        let object: Map<String, Value> =
+            serde_json::from_slice(&bytes).map_err(|_| bad("not a JSON object"))?;
+        let wire = WireCursor::deserialize(Value::Object(object))
+            .map_err(|_| bad("unexpected fields or values"))?;
+        let key = match (wire.s, wire.k) {
+            (SortBy::DueDate, None) => CursorKey::Instant(None),
+            (SortBy::CreatedAt | SortBy::UpdatedAt | SortBy::DueDate, Some(WireKey::Number(k))) => {
+                let t = DateTime::<Utc>::from_timestamp_micros(k)
+                    .filter(|t| crate::task::instant_in_range(*t))
+                    .ok_or_else(|| bad("bad instant key"))?;
+                CursorKey::Instant(Some(t))
             }
-            SortBy::Priority => {
-                let r = k
-                    .as_i64()
-                    .filter(|r| (0..=2).contains(r))
-                    .ok_or_else(|| bad("bad priority key"))?;
+            (SortBy::CreatedAt | SortBy::UpdatedAt | SortBy::DueDate, _) => {
+                return Err(bad("bad instant key"))
+            }
+            (SortBy::Priority, Some(WireKey::Number(r))) if (0..=2).contains(&r) => {
                 CursorKey::Rank(r as i16)
             }
-            SortBy::Title => {
-                let t = k
-                    .as_str()
-                    .filter(|t| t.chars().count() <= crate::task::Title::MAX_CHARS && !has_nul(t))
-                    .ok_or_else(|| bad("bad title key"))?;
-                CursorKey::Text(t.to_string())
+            (SortBy::Priority, _) => return Err(bad("bad priority key")),
+            (SortBy::Title, Some(WireKey::Text(t)))
+                if t.chars().count() <= crate::task::Title::MAX_CHARS && !has_nul(&t) =>
+            {
+                CursorKey::Text(t)
             }
+            (SortBy::Title, _) => return Err(bad("bad title key")),
         };
         Ok(Cursor {
-            sort_by,
-            sort_order,
+            sort_by: wire.s,
+            sort_order: wire.o,
             key,
-            id,
+            id: wire.i,
         })
     }
 }
@@ -536,6 +540,7 @@ mod tests {
     use super::*;
     use crate::task::tests::sample_task;
     use crate::task::Title;
+    use serde_json::json;
 
     /// A forged cursor whose instant key is beyond years 0001-9999 in UTC is refused (it would
     /// be bound as text PostgreSQL cannot read: a 500 instead of a 422).
@@ -738,6 +743,32 @@ mod tests {
                 "{forged}"
             );
         }
+    }
+
+    /// The cursor's text is the compact JSON with sorted keys, and only an object is one.
+    #[test]
+    fn cursor_wire_text_and_shape() {
+        let t = sample_task();
+        let c = cursor_after(&t, SortBy::Priority, SortOrder::Asc);
+        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(c.encode()).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            format!(r#"{{"i":"{}","k":2,"o":"asc","s":"priority"}}"#, t.id)
+        );
+        let as_array = json!([t.id.to_string(), 2, "asc", "priority"]);
+        assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode(as_array.to_string())).is_err());
+        let missing_key = json!({"s": "dueDate", "o": "asc", "i": t.id.to_string()});
+        assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode(missing_key.to_string())).is_err());
+        let null_key = json!({"s": "dueDate", "o": "asc", "k": null, "i": t.id.to_string()});
+        assert_eq!(
+            Cursor::decode(&URL_SAFE_NO_PAD.encode(null_key.to_string()))
+                .unwrap()
+                .key,
+            CursorKey::Instant(None)
+        );
+        // wire names are exact (the query parameters are the lenient ones)
+        let snake = json!({"s": "due_date", "o": "asc", "k": null, "i": t.id.to_string()});
+        assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode(snake.to_string())).is_err());
     }
 
     fn task_with(i: u128, due: Option<&str>, title: &str, p: Priority) -> Task {

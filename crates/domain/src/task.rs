@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{kinds, FieldError};
@@ -507,12 +507,174 @@ pub fn format_instant(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn opt_instant(t: Option<DateTime<Utc>>) -> Value {
-    t.map_or(Value::Null, |t| Value::String(format_instant(t)))
+/// Instants on the wire: written by [`format_instant`], read by [`parse_instant`].
+mod wire_instant {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_instant(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_instant(&text).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for an optional instant (`null` or absent: `None`).
+    pub mod option {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            t: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => super::serialize(t, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|text| super::super::parse_instant(&text).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
 }
 
-/// The full stored state of a task (what the DB row holds).
-#[derive(Debug, Clone, PartialEq)]
+fn first_version() -> i64 {
+    1
+}
+
+/// A task on the wire (API responses, event snapshots). The fields are declared in the order
+/// of their names, so the text serde writes is the same whether it goes through a `Value`
+/// (whose keys are sorted) or straight to bytes: PostgreSQL's JSON of a row is compared with it
+/// byte for byte. Reading validates with the input rules (the newtypes' own `Deserialize`) and
+/// [`TryFrom`]: every field of API.md's response shape is required (the optional ones may be
+/// `null`), the additive ones default (`completedAt` null, `timeZone` UTC, `version` 1,
+/// `occurrenceIndex` 0), and `completed` must agree with `status`.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskSnapshot {
+    category: Category,
+    completed: bool,
+    #[serde(default, with = "wire_instant::option")]
+    completed_at: Option<DateTime<Utc>>,
+    #[serde(with = "wire_instant")]
+    created_at: DateTime<Utc>,
+    description: Option<String>,
+    #[serde(default, with = "wire_instant::option")]
+    due_date: Option<DateTime<Utc>>,
+    id: Uuid,
+    #[serde(default)]
+    occurrence_index: i32,
+    parent_task_id: Option<Uuid>,
+    priority: Priority,
+    #[serde(default, with = "wire_instant::option")]
+    recurring_end_date: Option<DateTime<Utc>>,
+    recurring_rule: Option<RecurringRule>,
+    #[serde(default, with = "wire_instant::option")]
+    reminder_at: Option<DateTime<Utc>>,
+    reminder_sent: bool,
+    status: Status,
+    tags: Tags,
+    time_zone: Option<TimeZone>,
+    title: Title,
+    #[serde(with = "wire_instant")]
+    updated_at: DateTime<Utc>,
+    user_id: String,
+    #[serde(default = "first_version")]
+    version: i64,
+}
+
+impl From<&Task> for TaskSnapshot {
+    fn from(task: &Task) -> TaskSnapshot {
+        TaskSnapshot {
+            category: task.category,
+            completed: task.completed(),
+            completed_at: task.completed_at,
+            created_at: task.created_at,
+            description: task.description.clone().map(String::from),
+            due_date: task.due_date,
+            id: task.id,
+            occurrence_index: task.occurrence_index,
+            parent_task_id: task.parent_task_id,
+            priority: task.priority,
+            recurring_end_date: task.recurring_end_date,
+            recurring_rule: task.recurring_rule,
+            reminder_at: task.reminder_at,
+            reminder_sent: task.reminder_sent,
+            status: task.status,
+            tags: task.tags.clone(),
+            time_zone: Some(task.time_zone),
+            title: task.title.clone(),
+            updated_at: task.updated_at,
+            user_id: task.user_id.clone(),
+            version: task.version,
+        }
+    }
+}
+
+impl From<Task> for TaskSnapshot {
+    fn from(task: Task) -> TaskSnapshot {
+        TaskSnapshot::from(&task)
+    }
+}
+
+impl From<TaskSnapshot> for Value {
+    fn from(snapshot: TaskSnapshot) -> Value {
+        serde_json::to_value(snapshot).expect("a task snapshot has only string keys")
+    }
+}
+
+impl TryFrom<TaskSnapshot> for Task {
+    type Error = String;
+
+    fn try_from(s: TaskSnapshot) -> Result<Task, String> {
+        if s.completed != (s.status == Status::Completed) {
+            return Err("completed contradicts status".into());
+        }
+        if s.user_id.is_empty() {
+            return Err("empty userId".into());
+        }
+        // An empty description is no description, as in an input.
+        let description = match s.description {
+            Some(d) => Description::parse(&d).map_err(|e| e.msg)?,
+            None => None,
+        };
+        Ok(Task {
+            id: s.id,
+            user_id: s.user_id,
+            title: s.title,
+            description,
+            priority: s.priority,
+            category: s.category,
+            status: s.status,
+            due_date: s.due_date,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            completed_at: s.completed_at,
+            recurring_rule: s.recurring_rule,
+            recurring_end_date: s.recurring_end_date,
+            parent_task_id: s.parent_task_id,
+            reminder_at: s.reminder_at,
+            reminder_sent: s.reminder_sent,
+            tags: s.tags,
+            time_zone: s.time_zone.unwrap_or_default(),
+            version: s.version,
+            occurrence_index: s.occurrence_index,
+        })
+    }
+}
+
+/// The full stored state of a task (what the DB row holds). (De)serialises as the API's task
+/// JSON ([`TaskSnapshot`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "TaskSnapshot", try_from = "TaskSnapshot")]
 pub struct Task {
     pub id: Uuid,
     pub user_id: String,
@@ -543,133 +705,9 @@ impl Task {
     }
 
     /// The API.md response shape (camelCase, instants via [`format_instant`]) plus the additive
-    /// fields `completedAt`, `version`, `timeZone`, `occurrenceIndex`.
+    /// fields `completedAt`, `version`, `timeZone`, `occurrenceIndex`: [`Task`]'s `Serialize`.
     pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id.to_string(),
-            "title": self.title.as_str(),
-            "description": self.description.as_ref().map(Description::as_str),
-            "priority": self.priority.as_str(),
-            "category": self.category.as_str(),
-            "status": self.status.as_str(),
-            "completed": self.completed(),
-            "dueDate": opt_instant(self.due_date),
-            "createdAt": format_instant(self.created_at),
-            "updatedAt": format_instant(self.updated_at),
-            "completedAt": opt_instant(self.completed_at),
-            "userId": self.user_id,
-            "recurringRule": self.recurring_rule.map(RecurringRule::as_str),
-            "recurringEndDate": opt_instant(self.recurring_end_date),
-            "parentTaskId": self.parent_task_id.map(|u| u.to_string()),
-            "reminderAt": opt_instant(self.reminder_at),
-            "reminderSent": self.reminder_sent,
-            "tags": self.tags.as_slice(),
-            "timeZone": self.time_zone.name(),
-            "version": self.version,
-            "occurrenceIndex": self.occurrence_index,
-        })
-    }
-
-    /// Parses the [`Task::to_json`] shape back (e.g. an event's task snapshot). Every field of
-    /// API.md's response shape is required; the additive fields default when absent
-    /// (`completedAt` null, `timeZone` UTC, `version` 1, `occurrenceIndex` 0). Values are
-    /// validated with the same rules as inputs. Never panics.
-    pub fn from_json(v: &Value) -> Result<Task, String> {
-        let o = v.as_object().ok_or("task snapshot is not an object")?;
-        let get = |k: &str| {
-            o.get(k)
-                .ok_or_else(|| format!("task snapshot: missing {k}"))
-        };
-        let string = |k: &str| -> Result<&str, String> {
-            get(k)?
-                .as_str()
-                .ok_or_else(|| format!("task snapshot: {k} is not a string"))
-        };
-        let opt_string = |k: &str| -> Result<Option<&str>, String> {
-            match o.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s)),
-                Some(_) => Err(format!("task snapshot: {k} is not a string")),
-            }
-        };
-        let instant = |k: &str| -> Result<DateTime<Utc>, String> {
-            parse_instant(string(k)?).map_err(|e| format!("task snapshot: {k}: {e}"))
-        };
-        let opt_instant = |k: &str| -> Result<Option<DateTime<Utc>>, String> {
-            opt_string(k)?
-                .map(|s| parse_instant(s).map_err(|e| format!("task snapshot: {k}: {e}")))
-                .transpose()
-        };
-        let uuid = |s: &str, k: &str| {
-            Uuid::parse_str(s).map_err(|_| format!("task snapshot: {k} is not a uuid"))
-        };
-        let boolean = |k: &str| -> Result<bool, String> {
-            get(k)?
-                .as_bool()
-                .ok_or_else(|| format!("task snapshot: {k} is not a boolean"))
-        };
-        let tags: Vec<String> = get("tags")?
-            .as_array()
-            .ok_or("task snapshot: tags is not an array")?
-            .iter()
-            .map(|t| {
-                t.as_str()
-                    .map(str::to_string)
-                    .ok_or("task snapshot: tag is not a string")
-            })
-            .collect::<Result<_, _>>()?;
-        let status: Status = string("status")?.parse()?;
-        if boolean("completed")? != (status == Status::Completed) {
-            return Err("task snapshot: completed contradicts status".into());
-        }
-        let user_id = string("userId")?;
-        if user_id.is_empty() {
-            return Err("task snapshot: empty userId".into());
-        }
-        Ok(Task {
-            id: uuid(string("id")?, "id")?,
-            user_id: user_id.to_string(),
-            title: Title::parse(string("title")?)
-                .map_err(|e| format!("task snapshot: {}", e.msg))?,
-            description: match opt_string("description")? {
-                Some(d) => {
-                    Description::parse(d).map_err(|e| format!("task snapshot: {}", e.msg))?
-                }
-                None => None,
-            },
-            priority: string("priority")?.parse()?,
-            category: string("category")?.parse()?,
-            status,
-            due_date: opt_instant("dueDate")?,
-            created_at: instant("createdAt")?,
-            updated_at: instant("updatedAt")?,
-            completed_at: opt_instant("completedAt")?,
-            recurring_rule: opt_string("recurringRule")?.map(str::parse).transpose()?,
-            recurring_end_date: opt_instant("recurringEndDate")?,
-            parent_task_id: opt_string("parentTaskId")?
-                .map(|s| uuid(s, "parentTaskId"))
-                .transpose()?,
-            reminder_at: opt_instant("reminderAt")?,
-            reminder_sent: boolean("reminderSent")?,
-            tags: Tags::parse(&tags).map_err(|e| format!("task snapshot: {}", e.msg))?,
-            time_zone: match opt_string("timeZone")? {
-                Some(z) => TimeZone::parse(z).map_err(|e| format!("task snapshot: {}", e.msg))?,
-                None => TimeZone::UTC,
-            },
-            version: match o.get("version") {
-                None => 1,
-                Some(v) => v
-                    .as_i64()
-                    .ok_or("task snapshot: version is not an integer")?,
-            },
-            occurrence_index: match o.get("occurrenceIndex") {
-                None => 0,
-                Some(v) => v
-                    .as_i64()
-                    .and_then(|i| i32::try_from(i).ok())
-                    .ok_or("task snapshot: occurrenceIndex is not a 32-bit integer")?,
-            },
-        })
+        Value::from(TaskSnapshot::from(self))
     }
 
     /// The JSON value of one field as it appears in [`Task::to_json`] (for before/after).
@@ -734,6 +772,7 @@ impl Task {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use serde_json::json;
 
     /// Found by the `instant` fuzz target: these parsed, then the API rendered them as
     /// `+10000-01-01T23:58:59.000Z` / `-0001-12-31T23:00:00.000Z` (not RFC 3339, refused by
@@ -997,6 +1036,94 @@ pub(crate) mod tests {
         assert_eq!(j["version"], 1);
         assert_eq!(j["occurrenceIndex"], 0);
         assert_eq!(j.as_object().unwrap().len(), 21);
+    }
+
+    /// The text serde writes for a task is the text of its `Value` (sorted keys), which is
+    /// what PostgreSQL's JSON of the row is compared with byte for byte.
+    #[test]
+    fn task_text_is_the_same_straight_or_through_a_value() {
+        let mut t = sample_task();
+        t.description = Description::parse("Before the 5th").unwrap();
+        t.completed_at = Some(t.created_at);
+        t.status = Status::Completed;
+        let straight = serde_json::to_string(&t).unwrap();
+        assert_eq!(straight, t.to_json().to_string());
+        let keys: Vec<String> = t.to_json().as_object().unwrap().keys().cloned().collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert!(straight.starts_with(r#"{"category":"home","completed":true,"completedAt":"#));
+    }
+
+    #[test]
+    fn snapshots_are_read_with_the_input_rules_and_defaults() {
+        let t = sample_task();
+        let read = |f: &dyn Fn(&mut Value)| {
+            let mut j = t.to_json();
+            f(&mut j);
+            serde_json::from_value::<Task>(j)
+        };
+        assert_eq!(read(&|_| {}).unwrap(), t);
+        // additive fields default when absent
+        let minimal = read(&|j| {
+            let o = j.as_object_mut().unwrap();
+            for k in ["completedAt", "timeZone", "version", "occurrenceIndex"] {
+                o.remove(k);
+            }
+        })
+        .unwrap();
+        assert_eq!(minimal.time_zone, TimeZone::UTC);
+        assert_eq!((minimal.version, minimal.occurrence_index), (1, 0));
+        // an empty description is none, a title is trimmed, tags normalised
+        let normalised = read(&|j| {
+            j["description"] = json!("  ");
+            j["title"] = json!("  Pay rent ");
+            j["tags"] = json!(["Bills", "bills"]);
+        })
+        .unwrap();
+        assert_eq!(normalised, t);
+        for (what, broken) in [
+            ("completed contradicts status", json!({"completed": true})),
+            ("empty userId", json!({"userId": ""})),
+            ("empty title", json!({"title": " "})),
+            (
+                "eleven tags",
+                json!({"tags": (0..11).map(|i| format!("t{i}")).collect::<Vec<_>>()}),
+            ),
+            ("bad instant", json!({"dueDate": "tomorrow"})),
+            ("unknown priority", json!({"priority": "urgent"})),
+            ("unknown zone", json!({"timeZone": "Mars/Olympus"})),
+            ("id not a uuid", json!({"id": "x"})),
+            (
+                "index beyond 32 bits",
+                json!({"occurrenceIndex": 1_i64 << 40}),
+            ),
+            ("version not an integer", json!({"version": "1"})),
+        ] {
+            let result = read(&|j| {
+                for (k, v) in broken.as_object().unwrap() {
+                    j[k] = v.clone();
+                }
+            });
+            assert!(result.is_err(), "{what} accepted");
+        }
+        for required in [
+            "id",
+            "title",
+            "status",
+            "completed",
+            "createdAt",
+            "userId",
+            "tags",
+        ] {
+            assert!(
+                read(&|j| {
+                    j.as_object_mut().unwrap().remove(required);
+                })
+                .is_err(),
+                "{required} may be missing"
+            );
+        }
     }
 
     #[test]

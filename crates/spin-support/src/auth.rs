@@ -343,7 +343,9 @@ fn remember_token(store: &Store, digest: &[u8; 32], generation: i64, token: &Ver
         token: token.clone(),
     };
     if let Err(e) = store.set_json(token_slot_key(digest), &cached) {
-        eprintln!("auth: could not cache a verified token ({e}); continuing");
+        crate::log::note(format!(
+            "auth: could not cache a verified token ({e}); continuing"
+        ));
     }
 }
 
@@ -351,7 +353,9 @@ fn open_local_store() -> Option<Store> {
     match Store::open(LOCAL_STORE) {
         Ok(store) => Some(store),
         Err(e) => {
-            eprintln!("auth: key-value store `{LOCAL_STORE}` unavailable ({e:?}); verifying without a cache");
+            crate::log::note(format!(
+                "auth: key-value store `{LOCAL_STORE}` unavailable ({e:?}); verifying without a cache"
+            ));
             None
         }
     }
@@ -610,7 +614,7 @@ async fn fetch_key_set(
     let keys = KeySet::fetched(jwks, now_ms, previous);
     if let Some(store) = store {
         if let Err(e) = store.set_json(key_set_cache_key(url), &keys) {
-            eprintln!("auth: could not cache the JWKS ({e}); continuing");
+            crate::log::note(format!("auth: could not cache the JWKS ({e}); continuing"));
         }
     }
     Ok(keys)

@@ -1,10 +1,12 @@
 //! API.md's HTTP conventions: FastAPI-shaped errors mapped to status codes in one place,
 //! `X-Request-Id` on every response, and CORS from the `cors_origins` variable.
 
-use futures::StreamExt;
+use std::pin::Pin;
+
+use futures::{Sink, SinkExt as _, StreamExt};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, Response, ResponseOutparam};
 use subtle::ConstantTimeEq;
 use todo_domain::error::FieldError;
 
@@ -22,8 +24,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("{0}")]
-    MethodNotAllowed(String),
+    /// The route exists, not with this method; `allow` lists the methods it has.
+    #[error("Method Not Allowed")]
+    MethodNotAllowed { allow: String },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -34,6 +37,10 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// A feature is not configured (its variables are unset or invalid): the message names
+    /// what the operator sets, and is also the cause in the log line.
+    #[error("{0}")]
+    NotConfigured(String),
     /// A dependency (database, JWKS) is down: retry later. The cause is logged, not returned.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -49,14 +56,21 @@ impl ApiError {
             ApiError::Unauthorized(_) => 401,
             ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
-            ApiError::MethodNotAllowed(_) => 405,
+            ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Conflict(_) => 409,
             ApiError::PreconditionFailed(_) => 412,
             ApiError::PayloadTooLarge => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Validation(_) => 422,
-            ApiError::Unavailable(_) => 503,
+            ApiError::NotConfigured(_) | ApiError::Unavailable(_) => 503,
             ApiError::Internal(_) => 500,
+        }
+    }
+
+    /// `405` for a route whose methods are `allow` (`"GET, OPTIONS"`), sent as `Allow`.
+    pub fn method_not_allowed(allow: impl Into<String>) -> ApiError {
+        ApiError::MethodNotAllowed {
+            allow: allow.into(),
         }
     }
 
@@ -83,7 +97,9 @@ impl ApiError {
     /// What the log line says about a 5xx (the client only sees the request id).
     pub fn internal_cause(&self) -> Option<String> {
         match self {
-            ApiError::Unavailable(_) | ApiError::Internal(_) => Some(self.to_string()),
+            ApiError::NotConfigured(_) | ApiError::Unavailable(_) | ApiError::Internal(_) => {
+                Some(self.to_string())
+            }
             _ => None,
         }
     }
@@ -92,8 +108,12 @@ impl ApiError {
         let mut response = json_response(self.status(), &self.body(request_id));
         match self {
             ApiError::Unavailable(_) => response.set_header("retry-after", "1"),
+            // Configuring takes a while; a client polling every second helps no one.
+            ApiError::NotConfigured(_) => response.set_header("retry-after", "60"),
             // RFC 6750: a 401 names the scheme it wants.
             ApiError::Unauthorized(_) => response.set_header("www-authenticate", "Bearer"),
+            // RFC 9110: a 405 lists the methods the route has.
+            ApiError::MethodNotAllowed { allow } => response.set_header("allow", allow.clone()),
             _ => {}
         }
         response
@@ -126,19 +146,58 @@ pub fn json_response(status: u16, body: &Value) -> Response {
         .build()
 }
 
-/// Authenticates the bearer token of an `Authorization` header value and returns its user, for
-/// routes without a `{user_id}` in the path (the assistant's): 401 otherwise, the reason only in
-/// the request's log line.
-pub async fn authenticate_bearer(authorization: Option<&str>) -> Result<String, ApiError> {
-    let token = crate::auth::bearer_token(authorization)?;
+/// Authenticates `token` with the configured keys. Why a token failed goes to the request's
+/// log line, never to the client.
+pub async fn authenticate_token(token: &str) -> Result<Identity, AuthError> {
     let config = crate::auth::AuthConfig::from_variables();
-    match crate::auth::authenticate(token, &config).await {
-        Ok(identity) => Ok(identity.user),
-        Err(error) => {
-            crate::log::note(format!("authentication failed: {error}"));
-            Err(error.into())
-        }
+    crate::auth::authenticate(token, &config)
+        .await
+        .inspect_err(|error| crate::log::note(format!("authentication failed: {error}")))
+}
+
+/// Sends a complete response through `out`, for a handler that may also stream. A failed write
+/// means the client went away: there is no one left to tell.
+pub async fn send_whole(out: ResponseOutparam, response: Response) {
+    let fields: Vec<(String, Vec<u8>)> = response
+        .headers()
+        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .collect();
+    let outgoing = OutgoingResponse::new(header_fields(&fields));
+    let _ = outgoing.set_status_code(*response.status());
+    let _ = out.set_with_body(outgoing, response.into_body()).await;
+}
+
+/// The body of a streamed response: chunks are written as they come; a write fails once the
+/// client went away.
+pub type BodySink = Pin<Box<dyn Sink<Vec<u8>, Error = ()>>>;
+
+/// Sends the head of a `200 text/event-stream` response with `headers` (and those every event
+/// stream has) at once; the events follow through the returned sink.
+pub fn start_event_stream(out: ResponseOutparam, headers: Vec<(&'static str, String)>) -> BodySink {
+    let mut fields: Vec<(String, Vec<u8>)> = headers
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value.into_bytes()))
+        .collect();
+    for (name, value) in [
+        ("content-type", "text/event-stream"),
+        ("cache-control", "no-cache"),
+        // Proxies such as nginx buffer a response unless told not to.
+        ("x-accel-buffering", "no"),
+    ] {
+        fields.push((name.to_string(), value.as_bytes().to_vec()));
     }
+    let response = OutgoingResponse::new(header_fields(&fields));
+    let _ = response.set_status_code(200);
+    let body = response.take_body();
+    out.set(response);
+    Box::pin(body.sink_map_err(|_| ()))
+}
+
+fn header_fields(fields: &[(String, Vec<u8>)]) -> Fields {
+    Fields::from_list(fields).unwrap_or_else(|e| {
+        crate::log::note(format!("invalid response headers, sent none: {e:?}"));
+        Fields::new()
+    })
 }
 
 /// Reads `incoming`'s body as JSON (see [`read_json`]).
@@ -177,14 +236,7 @@ pub async fn read_json(
 /// path must be the authenticated subject): 401 or 403 otherwise. Why a token failed goes to
 /// the request's log line, never to the client.
 pub async fn authorize_path_user(token: &str, path_user: &str) -> Result<Identity, ApiError> {
-    let config = crate::auth::AuthConfig::from_variables();
-    let identity = match crate::auth::authenticate(token, &config).await {
-        Ok(identity) => identity,
-        Err(error) => {
-            crate::log::note(format!("authentication failed: {error}"));
-            return Err(error.into());
-        }
-    };
+    let identity = authenticate_token(token).await?;
     if identity.user != path_user {
         return Err(ApiError::Forbidden(
             "Not authorized to access this user's data".into(),
@@ -290,7 +342,7 @@ pub struct Cors {
 }
 
 impl Cors {
-    pub fn from_variables() -> Cors {
+    fn from_variables() -> Cors {
         let configured = crate::config::optional("cors_origins").unwrap_or_default();
         Cors::new(&configured)
     }

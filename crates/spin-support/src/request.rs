@@ -8,9 +8,9 @@ use std::cell::{Cell, RefCell};
 use serde_json::{Map, Value};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 
-use crate::auth::{self, Identity};
+use crate::auth::{self, AuthError, Identity};
 use crate::http::{header, ApiError, Cors};
-use crate::log::{RequestLine, Started};
+use crate::log::{note, RequestLine, Started};
 
 pub struct Context {
     /// The component id written in the log line.
@@ -101,6 +101,14 @@ impl Context {
         self.extra.borrow_mut().insert(name.to_string(), value);
     }
 
+    /// Authenticates the `Authorization: Bearer` token, for routes without a `{user_id}` in the
+    /// path (the assistant's, `/mcp`). Why it failed is noted in the log line.
+    pub async fn authenticate(&self) -> Result<Identity, AuthError> {
+        let token = auth::bearer_token(self.authorization.as_deref())
+            .inspect_err(|error| note(format!("authentication failed: {error}")))?;
+        crate::http::authenticate_token(token).await
+    }
+
     /// Authenticates the `Authorization: Bearer` token and checks that it names `path_user`.
     pub async fn authorize(&self, path_user: &str) -> Result<Identity, ApiError> {
         let token = auth::bearer_token(self.authorization.as_deref())?;
@@ -124,6 +132,16 @@ impl Context {
         response.set_header("x-request-id", self.request_id.clone());
         self.write_log(*response.status(), cause.as_deref());
         response
+    }
+
+    /// The headers [`Context::finish`] adds, for a response whose head goes out before the
+    /// work is done (an event stream: [`crate::http::start_event_stream`]).
+    pub fn stream_headers(&self, cors: Option<&Cors>) -> Vec<(&'static str, String)> {
+        let mut headers = cors
+            .map(|c| c.headers(self.origin.as_deref()))
+            .unwrap_or_default();
+        headers.push(("x-request-id", self.request_id.clone()));
+        headers
     }
 
     /// Writes the request's log line (for responses sent by other means, e.g. a stream).

@@ -38,10 +38,7 @@ fn sweep_request(
     run: impl FnOnce(&Context) -> Result<Value, ApiError>,
 ) -> Result<Response, ApiError> {
     if context.method != "POST" {
-        let mut response = ApiError::MethodNotAllowed("Method Not Allowed".into())
-            .to_response(&context.request_id);
-        response.set_header("allow", "POST");
-        return Ok(response);
+        return Err(ApiError::method_not_allowed("POST"));
     }
     authorize_sweep(context.authorization())?;
     let summary = run(context)?;

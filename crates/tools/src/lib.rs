@@ -70,20 +70,20 @@ pub enum ToolCall {
 /// Runs tool `name` with `arguments` (a JSON object, or null for none) for `caller`: the
 /// arguments are validated first; the database is opened only for a valid call.
 pub fn call(caller: Caller<'_>, name: &str, arguments: &Value) -> Result<Value, ToolError> {
-    call_json(caller, name, arguments).and_then(|text| value_of(caller, &text))
+    call_json(caller, name, arguments).and_then(|text| value_of(&text))
 }
 
 /// [`call`], with the result as the JSON text the task operations produced (no parse and
 /// re-serialisation, for a front door that only passes it on).
 pub fn call_json(caller: Caller<'_>, name: &str, arguments: &Value) -> Result<String, ToolError> {
     let tool_call = parse(caller.user_id, name, arguments)?;
-    let db = Db::open().map_err(|error| failed(caller, TaskError::Db(error)))?;
+    let db = Db::open().map_err(|error| failed(TaskError::Db(error)))?;
     execute_json(&db, caller, tool_call)
 }
 
 /// Runs a validated call on `db` for `caller`.
 pub fn execute(db: &Db, caller: Caller<'_>, tool_call: ToolCall) -> Result<Value, ToolError> {
-    execute_json(db, caller, tool_call).and_then(|text| value_of(caller, &text))
+    execute_json(db, caller, tool_call).and_then(|text| value_of(&text))
 }
 
 /// [`execute`], with the result as JSON text.
@@ -110,26 +110,23 @@ pub fn execute_json(db: &Db, caller: Caller<'_>, tool_call: ToolCall) -> Result<
         }
         ToolCall::GetStats => todo_tasks::stats(db, caller),
     };
-    outcome.map_err(|error| failed(caller, error))
+    outcome.map_err(failed)
 }
 
 /// JSON text produced by the task operations, as a value.
-fn value_of(caller: Caller<'_>, text: &str) -> Result<Value, ToolError> {
+fn value_of(text: &str) -> Result<Value, ToolError> {
     serde_json::from_str(text).map_err(|error| {
-        failed(
-            caller,
-            TaskError::Db(spin_support::db::DbError::Query(format!(
-                "task operation returned invalid JSON: {error}"
-            ))),
-        )
+        failed(TaskError::Db(spin_support::db::DbError::Query(format!(
+            "task operation returned invalid JSON: {error}"
+        ))))
     })
 }
 
-/// A failed operation: the REST API's words; an internal cause goes to the log under the
-/// request id, never to the client.
-fn failed(caller: Caller<'_>, error: TaskError) -> ToolError {
+/// A failed operation: the REST API's words; an internal cause goes to the request's log line,
+/// never to the client.
+fn failed(error: TaskError) -> ToolError {
     if let TaskError::Db(cause) = &error {
-        eprintln!("request {}: tool failed: {cause}", caller.correlation_id);
+        spin_support::log::note(format!("tool failed: {cause}"));
     }
     match error {
         TaskError::Invalid(errors) => {

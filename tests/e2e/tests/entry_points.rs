@@ -1,10 +1,13 @@
 //! What every entry point does the same way, end to end on the local host with the real
 //! components: one JSON log line per request, per consumed event and per sweep (fields, route
-//! templates, causes, and never a token or a secret), and the two sweep routes answering alike.
+//! templates, causes, and never a token or a secret) from every HTTP component (the API, the
+//! realtime stream, the sweeps, `/mcp`, the assistant), and the two sweep routes answering
+//! alike.
 
 use chrono::DateTime;
 use jwt_simple::prelude::*;
 use serde_json::{json, Map, Value};
+use todo_e2e::assistant::{spawn_assistant_app, FakeModel};
 use todo_e2e::test_support::HostProcess;
 use todo_e2e::{
     log_lines, request_line, served_url, spawn_app_with, wait_for_log_lines, AppOptions,
@@ -82,6 +85,31 @@ fn assert_nothing_secret(hosts: &[&HostProcess], secrets: &[String]) {
         assert!(!output.contains("access_token"), "{output}");
         assert!(!output.contains("?events"), "{output}");
     }
+}
+
+/// Exactly one line per request (the tests' request ids start with `log-`), everywhere.
+fn assert_one_line_per_request(hosts: &[&HostProcess]) {
+    for host in hosts {
+        let mut ids: Vec<String> = log_lines(host)
+            .iter()
+            .filter(|l| l["kind"] == "request")
+            .map(|l| l["requestId"].as_str().unwrap().to_string())
+            .filter(|id| id.starts_with("log-"))
+            .collect();
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "a request with two lines: {ids:?}");
+    }
+}
+
+/// The line's first note says why the token was refused.
+fn assert_refusal_noted(line: &Value, why: &str) {
+    let note = line["notes"][0].as_str().unwrap_or_default();
+    assert!(
+        note.starts_with(&format!("authentication failed: {why}")),
+        "why the token was refused: {line}"
+    );
 }
 
 async fn send(request: reqwest::RequestBuilder) -> u16 {
@@ -230,13 +258,7 @@ async fn every_request_event_and_sweep_writes_one_json_line_and_no_secret() {
     );
     let line = api("log-401").await;
     assert_request_line(&line, "backend-api", "GET", template, 401);
-    assert!(
-        line["notes"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("authentication failed: invalid token"),
-        "why the token was refused: {line}"
-    );
+    assert_refusal_noted(&line, "invalid token");
     assert_request_line(&api("log-unrouted").await, "backend-api", "GET", None, 404);
     let line = api("log-405").await;
     assert_request_line(
@@ -349,19 +371,7 @@ async fn every_request_event_and_sweep_writes_one_json_line_and_no_secret() {
         "{line}"
     );
 
-    // Exactly one line per request, everywhere.
-    for host in [&app.api, &workers, &broken] {
-        let mut ids: Vec<String> = log_lines(host)
-            .iter()
-            .filter(|l| l["kind"] == "request")
-            .map(|l| l["requestId"].as_str().unwrap().to_string())
-            .filter(|id| id.starts_with("log-"))
-            .collect();
-        let count = ids.len();
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), count, "a request with two lines: {ids:?}");
-    }
+    assert_one_line_per_request(&[&app.api, &workers, &broken]);
     assert_nothing_secret(
         &[&app.api, &workers, &broken],
         &[
@@ -500,4 +510,151 @@ async fn the_two_sweep_routes_answer_every_request_alike() {
         );
     }
     drop(app);
+}
+
+/// `/mcp` (and its metadata documents) and the assistant's routes write their one line like the
+/// API: the route template, the status, why a token was refused (never the token), a cause on
+/// a 5xx, and for a streamed ChatKit answer the line when the stream ends.
+#[tokio::test]
+async fn mcp_and_assistant_requests_write_one_line_each_and_no_token() {
+    let model = FakeModel::start();
+    let app = spawn_assistant_app(&model, &[]).await;
+    model.script(json!([{"text": "Nothing to do."}])).await;
+    model.script(json!([{"text": "Hello."}])).await;
+    let alice = token("alice", jwt_simple::prelude::Duration::from_hours(1));
+    let mut forged = token("alice", jwt_simple::prelude::Duration::from_hours(1));
+    forged.push('x');
+    let unconfigured = app
+        .host_builder()
+        .variable("llm_model", "")
+        .component("assistant")
+        .spawn();
+    let client = &app.client;
+    let mcp = |authorization: Option<&str>| {
+        let request = client
+            .post(app.url("/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                          "params": {"name": "get_stats", "arguments": {}}}));
+        match authorization {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    };
+    let chatkit_create = json!({"type": "threads.create", "params": {"input": {
+        "content": [{"type": "input_text", "text": "hello"}], "attachments": [],
+        "inference_options": {}}}});
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
+        ("log-mcp-call", mcp(Some(&alice)), 200),
+        ("log-mcp-401", mcp(Some(&forged)), 401),
+        ("log-mcp-no-token", mcp(None), 401),
+        (
+            "log-mcp-405",
+            client.get(app.url("/mcp")).bearer_auth(&alice),
+            405,
+        ),
+        (
+            "log-mcp-metadata",
+            client.get(app.url("/.well-known/oauth-protected-resource/mcp")),
+            200,
+        ),
+        (
+            "log-chat",
+            client
+                .post(app.url("/api/chat"))
+                .bearer_auth(&alice)
+                .json(&json!({"message": "what do I have to do?"})),
+            200,
+        ),
+        (
+            "log-chat-401",
+            client
+                .post(app.url("/api/chat"))
+                .bearer_auth(&forged)
+                .json(&json!({"message": "hi"})),
+            401,
+        ),
+        (
+            "log-chat-405",
+            client.get(app.url("/api/chat")).bearer_auth(&alice),
+            405,
+        ),
+        (
+            "log-chatkit",
+            client
+                .post(app.url("/api/chatkit"))
+                .bearer_auth(&alice)
+                .json(&chatkit_create),
+            200,
+        ),
+        (
+            "log-chat-503",
+            client
+                .post(format!("{}/api/chat", served_url(&unconfigured)))
+                .bearer_auth(&alice)
+                .json(&json!({"message": "hi"})),
+            503,
+        ),
+    ];
+    for (request_id, request, status) in cases {
+        assert_eq!(
+            send(request.header("x-request-id", request_id)).await,
+            status,
+            "{request_id}"
+        );
+    }
+
+    let line = |id: &'static str| request_line(&app.api, id);
+    assert_request_line(
+        &line("log-mcp-call").await,
+        "mcp",
+        "POST",
+        Some("/mcp"),
+        200,
+    );
+    for (id, why) in [
+        ("log-mcp-401", "invalid token"),
+        ("log-mcp-no-token", "Authorization header required"),
+    ] {
+        let line = line(id).await;
+        assert_request_line(&line, "mcp", "POST", Some("/mcp"), 401);
+        assert_refusal_noted(&line, why);
+    }
+    assert_request_line(&line("log-mcp-405").await, "mcp", "GET", Some("/mcp"), 405);
+    assert_request_line(
+        &line("log-mcp-metadata").await,
+        "mcp",
+        "GET",
+        Some("/.well-known/oauth-protected-resource/mcp"),
+        200,
+    );
+    let chat = Some("/api/chat");
+    assert_request_line(&line("log-chat").await, "assistant", "POST", chat, 200);
+    let refused = line("log-chat-401").await;
+    assert_request_line(&refused, "assistant", "POST", chat, 401);
+    assert_refusal_noted(&refused, "invalid token");
+    assert_request_line(&line("log-chat-405").await, "assistant", "GET", chat, 405);
+    let streamed = line("log-chatkit").await;
+    assert_request_line(&streamed, "assistant", "POST", Some("/api/chatkit"), 200);
+    assert_eq!(streamed["streamEnd"], "done", "{streamed}");
+    let down = request_line(&unconfigured, "log-chat-503").await;
+    assert_request_line(&down, "assistant", "POST", chat, 503);
+    assert!(
+        down["cause"].as_str().unwrap().contains("llm_model"),
+        "the operator's next step: {down}"
+    );
+
+    assert_one_line_per_request(&[&app.api, &unconfigured]);
+    assert_nothing_secret(
+        &[&app.api, &unconfigured],
+        &[
+            alice,
+            forged,
+            HS256_SECRET.to_string(),
+            "test-llm-key".to_string(),
+            app.db.url.clone(),
+        ],
+    );
 }

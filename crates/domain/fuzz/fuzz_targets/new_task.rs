@@ -24,6 +24,6 @@ fuzz_target!(|data: &[u8]| {
     let now = Utc.with_ymd_and_hms(2026, 1, 31, 9, 0, 0).unwrap();
     let task = new.into_task(uuid::Uuid::nil(), "fuzz-user", now);
     let json = task.to_json();
-    let back = Task::from_json(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let back = serde_json::from_value::<Task>(json.clone()).unwrap_or_else(|e| panic!("{e}: {json}"));
     assert_eq!(back.to_json(), json);
 });

@@ -52,7 +52,7 @@ async fn the_deleted_event_is_the_domains_task_deleted_of_the_row_as_it_was() {
     let stored: Value = row.get(0);
     let event_id = Uuid::parse_str(stored["id"].as_str().unwrap()).unwrap();
     let time = parse_instant(stored["time"].as_str().unwrap()).unwrap();
-    let task = Task::from_json(&before).unwrap();
+    let task: Task = serde_json::from_value(before).unwrap();
     let expected = task_deleted(&task, "delete-request-1")
         .with_id_time(event_id, time)
         .to_json();
