@@ -32,6 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 # release (default) or debug: the smoke run in CI uses the debug host scripts/test already built.
 HOST_PROFILE = os.environ.get("BENCH_HOST_PROFILE", "release")
+# TODO_HOST_BIN: a host binary built already (CI passes the one scripts/test built).
+HOST_BIN = os.environ.get("TODO_HOST_BIN") or str(REPO / f"target/{HOST_PROFILE}/todo-host")
 BENCH = REPO / "bench"
 LUA = BENCH / "lib" / "api.lua"
 PG_OPTS = "-c synchronous_commit=off"
@@ -88,7 +90,7 @@ class Infra:
 
     def start_host(self, args, env, name):
         logf = open(self.work / f"{name}.log", "w+")
-        proc = subprocess.Popen([str(REPO / f"target/{HOST_PROFILE}/todo-host"), "up", "--listen", "127.0.0.1:0"] + args,
+        proc = subprocess.Popen([HOST_BIN, "up", "--listen", "127.0.0.1:0"] + args,
                                 stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         self.procs.append(proc)
         deadline = time.time() + 120
