@@ -1,7 +1,8 @@
 //! The persistence adapter of tasks: every SQL statement about `tasks` is rendered here, from
 //! domain values (a [`ListQuery`], a [`Task`], events), and every row is decoded here.
 //!
-//! PostgreSQL builds the JSON (the functions of `migrations/0003_*.sql`): `task_json(t)` is the
+//! PostgreSQL builds the JSON (the functions of `migrations/0003_*.sql`, PL/pgSQL since `0005_*`,
+//! so that calling one costs nothing to plan): `task_json(t)` is the
 //! API's task, byte for byte [`Task::to_json`] as serde_json writes it, so reads pass it
 //! straight through; `task_record(t)` is the stored task at full precision, decoded by serde
 //! into [`StoredTask`]. Every query returns exactly one row (Spin 4.0.0-4.0.2 never answer a
