@@ -362,12 +362,12 @@ def stats_sql():
 LISTING = (
     "SELECT coalesce('[' || string_agg(p.json, ',' ORDER BY p.n) FILTER (WHERE p.n <= 100) || ']', '[]'), "
     "count(*) > 100, (array_agg(p.k) FILTER (WHERE p.n = 100))[1], (array_agg(p.id) FILTER (WHERE p.n = 100))[1] "
-    "FROM (SELECT task_json(t) AS json, t.created_at AT TIME ZONE 'UTC' AS k, t.id, "
+    "FROM (SELECT t.api_json AS json, t.created_at AT TIME ZONE 'UTC' AS k, t.id, "
     "row_number() OVER (ORDER BY t.created_at DESC, t.id DESC) AS n "
     "FROM tasks t WHERE t.user_id = :user ORDER BY t.created_at DESC, t.id DESC LIMIT 101) AS p")
 
 GET = ("SELECT found.* FROM (VALUES (1)) AS one(n) LEFT JOIN LATERAL ("
-       "SELECT task_json(t) AS json, t.version FROM tasks t "
+       "SELECT t.api_json AS json, t.version FROM tasks t "
        "WHERE t.id = (SELECT id FROM bench_ids WHERE n = :r) AND t.user_id = :user) AS found ON true")
 
 

@@ -1,9 +1,9 @@
 //! The persistence adapter of tasks: every SQL statement about `tasks` is rendered here, from
 //! domain values (a [`ListQuery`], a [`Task`], events), and every row is decoded here.
 //!
-//! PostgreSQL builds the JSON (the functions of `migrations/0003_*.sql`, PL/pgSQL since `0005_*`,
-//! so that calling one costs nothing to plan): `task_json(t)` is the
-//! API's task, byte for byte [`Task::to_json`] as serde_json writes it, so reads pass it
+//! PostgreSQL builds the JSON (the functions of `migrations/0003_*.sql`, PL/pgSQL since `0005_*`):
+//! `task_json(t)` is the API's task, byte for byte [`Task::to_json`] as serde_json writes it,
+//! kept in the column `api_json` by a trigger on every write (`0006_*`), so reads pass it
 //! straight through; `task_record(t)` is the stored task at full precision, decoded by serde
 //! into [`StoredTask`]. Every query returns exactly one row (Spin 4.0.0-4.0.2 never answer a
 //! query without rows): a task or NULL, a page as one JSON array, stats as one aggregate.
@@ -138,7 +138,7 @@ pub fn load(db: &Db, user: &str, id: Uuid) -> Result<Option<StoredTask>, DbError
 /// The API's JSON of task `id` of `user` and its version, or `None`.
 pub fn load_json(db: &Db, user: &str, id: Uuid) -> Result<Option<(String, i64)>, DbError> {
     let statement = Statement::new(exactly_one_row(
-        "SELECT task_json(t) AS json, t.version FROM tasks t WHERE t.id = $1 AND t.user_id = $2",
+        "SELECT t.api_json AS json, t.version FROM tasks t WHERE t.id = $1 AND t.user_id = $2",
     ))
     .arg(param::uuid(id))
     .arg(param::text(user));
@@ -385,7 +385,7 @@ pub fn delete_with_event(
     let payload = statement.bind(param::jsonb(&event.to_json()));
     statement.sql = format!(
         "WITH gone AS (DELETE FROM tasks t WHERE t.id = {id_param} AND t.user_id = {user_param}{version_guard} \
-             RETURNING task_json(t) AS json), \
+             RETURNING t.api_json AS json), \
          ev AS (INSERT INTO events (id, topic, user_id, subject, payload) \
              SELECT {}::uuid, {}::text, {}::text, {}::text, \
                     jsonb_set({payload}::jsonb, '{{data,data}}', ({payload}::jsonb #> '{{data,data}}') || gone.json::jsonb) \
@@ -544,7 +544,7 @@ pub fn list_page(db: &Db, user: &str, query: &ListQuery) -> Result<PageRows, DbE
                 count(*) > {limit}, \
                 (array_agg(p.k) FILTER (WHERE p.n = {limit}))[1], \
                 (array_agg(p.id) FILTER (WHERE p.n = {limit}))[1] \
-         FROM (SELECT task_json(t) AS json, {key} AS k, t.id, row_number() OVER (ORDER BY {order}) AS n \
+         FROM (SELECT t.api_json AS json, {key} AS k, t.id, row_number() OVER (ORDER BY {order}) AS n \
                FROM tasks t WHERE {conditions} ORDER BY {order} LIMIT {}) AS p",
         limit + 1
     );

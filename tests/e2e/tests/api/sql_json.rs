@@ -1,5 +1,5 @@
-//! PostgreSQL writes the API's JSON (`task_json`, `notification_json` of the migrations), and
-//! the reads pass it through: it must be byte for byte what serde_json writes for the domain's
+//! PostgreSQL writes the API's JSON (`task_json`, kept in the column `api_json` by a trigger on
+//! every write, and `notification_json` of the migrations), and the reads pass it through: it must be byte for byte what serde_json writes for the domain's
 //! values, for awkward values too. `task_record` must give the stored task back at full
 //! precision (what read-modify-write starts from).
 
@@ -26,7 +26,8 @@ fn micros(t: Option<DateTime<Utc>>) -> Option<String> {
     t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 
-/// Inserts `task` (series anchor: its own due date) and returns `(task_json, task_record)`.
+/// Inserts `task` (series anchor: its own due date) and returns `(api_json, task_record)`: the
+/// stored JSON the API reads, and the record read-modify-write starts from.
 async fn round_trip(client: &tokio_postgres::Client, task: &Task) -> (String, String) {
     let tags: Vec<String> = task.tags.as_slice().to_vec();
     let anchor = micros(task.due_date);
@@ -70,7 +71,7 @@ async fn round_trip(client: &tokio_postgres::Client, task: &Task) -> (String, St
         .unwrap_or_else(|e| panic!("insert {task:?}: {e}"));
     let row = client
         .query_one(
-            "SELECT task_json(t), task_record(t) FROM tasks t WHERE id = $1::text::uuid",
+            "SELECT t.api_json, task_record(t) FROM tasks t WHERE id = $1::text::uuid",
             &[&task.id.to_string()],
         )
         .await
@@ -80,7 +81,7 @@ async fn round_trip(client: &tokio_postgres::Client, task: &Task) -> (String, St
 
 fn assert_same_bytes_and_record(task: &Task, json: &str, record: &str) {
     let expected = serde_json::to_string(&task.to_json()).unwrap();
-    assert_eq!(json, expected, "task_json differs from Task::to_json");
+    assert_eq!(json, expected, "api_json differs from Task::to_json");
     let stored = todo_tasks::store::decode_record(serde_json::from_str(record).unwrap())
         .unwrap_or_else(|e| panic!("{e}: {record}"));
     assert_eq!(&stored.task, task, "task_record lost something");
@@ -172,6 +173,38 @@ async fn task_json_is_task_to_json_byte_for_byte_for_awkward_values() {
     assert_eq!(a, format_instant(instant("2026-12-31T23:59:59.999999Z")));
     assert_eq!(a, "2026-12-31T23:59:59.999Z");
     assert_eq!(b, format_instant(instant("0999-01-01T00:00:00Z")));
+}
+
+#[tokio::test]
+async fn the_stored_json_follows_every_update_of_the_row() {
+    let db = fresh_database().await;
+    let client = db.connect().await;
+    let mut task = fixed_tasks().pop().unwrap();
+    round_trip(&client, &task).await;
+    let completed_at = instant("2027-03-04T05:06:07.891234Z");
+    client
+        .execute(
+            "UPDATE tasks SET title = 'Renamed \"x\"', status = 'completed',              completed_at = $2::text::timestamptz, reminder_sent = NOT reminder_sent,              tags = '{}', version = version + 1 WHERE id = $1::text::uuid",
+            &[&task.id.to_string(), &micros(Some(completed_at))],
+        )
+        .await
+        .unwrap();
+    task.title = Title::parse("Renamed \"x\"").unwrap();
+    task.status = Status::Completed;
+    task.completed_at = Some(completed_at);
+    task.reminder_sent = !task.reminder_sent;
+    task.tags = Tags::empty();
+    task.version += 1;
+    let row = client
+        .query_one(
+            "SELECT t.api_json, task_json(t) FROM tasks t WHERE id = $1::text::uuid",
+            &[&task.id.to_string()],
+        )
+        .await
+        .unwrap();
+    let (stored, computed): (String, String) = (row.get(0), row.get(1));
+    assert_eq!(stored, computed, "api_json fell behind its row");
+    assert_eq!(stored, serde_json::to_string(&task.to_json()).unwrap());
 }
 
 #[tokio::test]
