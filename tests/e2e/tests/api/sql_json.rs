@@ -184,7 +184,9 @@ async fn the_stored_json_follows_every_update_of_the_row() {
     let completed_at = instant("2027-03-04T05:06:07.891234Z");
     client
         .execute(
-            "UPDATE tasks SET title = 'Renamed \"x\"', status = 'completed',              completed_at = $2::text::timestamptz, reminder_sent = NOT reminder_sent,              tags = '{}', version = version + 1 WHERE id = $1::text::uuid",
+            "UPDATE tasks SET title = 'Renamed \"x\"', status = 'completed', \
+             completed_at = $2::text::timestamptz, reminder_sent = NOT reminder_sent, \
+             tags = '{}', version = version - 1 WHERE id = $1::text::uuid",
             &[&task.id.to_string(), &micros(Some(completed_at))],
         )
         .await
@@ -194,7 +196,7 @@ async fn the_stored_json_follows_every_update_of_the_row() {
     task.completed_at = Some(completed_at);
     task.reminder_sent = !task.reminder_sent;
     task.tags = Tags::empty();
-    task.version += 1;
+    task.version -= 1;
     let row = client
         .query_one(
             "SELECT t.api_json, task_json(t) FROM tasks t WHERE id = $1::text::uuid",
