@@ -1,7 +1,8 @@
 //! PostgreSQL writes the API's JSON (`task_json`, kept in the column `api_json` by a trigger on
-//! every write, and `notification_json` of the migrations), and the reads pass it through: it must be byte for byte what serde_json writes for the domain's
-//! values, for awkward values too. `task_record` must give the stored task back at full
-//! precision (what read-modify-write starts from).
+//! every write, and `notification_json` of the migrations), and the reads pass it through: it
+//! must be byte for byte what serde_json writes for the domain's values, for awkward values too.
+//! `task_record` must give the stored task back at full precision (what read-modify-write
+//! starts from).
 
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
