@@ -12,7 +12,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
-use spin_sdk::pg4::{self, DbValue, ParameterValue};
+pub use spin_sdk::pg4::ParameterValue;
+use spin_sdk::pg4::{self, DbValue};
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]

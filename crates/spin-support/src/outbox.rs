@@ -38,6 +38,23 @@ pub fn insert_events_sql(
     )
 }
 
+/// The five array arguments of `events_append` (`migrations/0008_*.sql`) for `events`, in
+/// order: ids, topics, user ids, subjects, payloads (JSON text).
+pub fn event_array_args(statement: &mut Statement, events: &[EventEnvelope]) -> Vec<String> {
+    let column = |f: &dyn Fn(&EventEnvelope) -> String| events.iter().map(f).collect::<Vec<_>>();
+    let columns = [
+        column(&|e| e.id.to_string()),
+        column(&|e| e.topic.as_str().to_string()),
+        column(&|e| e.user_id.clone()),
+        column(&|e| e.subject.clone()),
+        column(&|e| e.to_json().to_string()),
+    ];
+    columns
+        .iter()
+        .map(|values| statement.bind(param::text_array(values)))
+        .collect()
+}
+
 /// Publishes committed events on their channels. `redis_url` is read and the connection
 /// opened once, when the first events are published, however many batches follow.
 #[derive(Default)]
@@ -106,11 +123,7 @@ pub fn mark_published(db: &Db, ids: &[String]) {
     if ids.is_empty() {
         return;
     }
-    let statement = Statement::new(
-        "UPDATE events SET published_at = now(), publish_attempts = publish_attempts + 1 \
-         WHERE id = ANY($1::text[]::uuid[]) AND published_at IS NULL",
-    )
-    .arg(param::text_array(ids));
+    let statement = Statement::new("SELECT events_mark_published($1)").arg(param::text_array(ids));
     if let Err(e) = db.execute(&statement) {
         note(format!(
             "outbox: could not mark {} event(s) published ({e}); they may be published again",

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use spin_support::db::{Db, DbError, Statement};
+use spin_support::db::{Db, DbError};
 use spin_support::outbox;
 use todo_domain::error::{kinds, FieldError};
 use todo_domain::event::{self, EventEnvelope};
@@ -147,25 +147,25 @@ pub fn create(
 enum Plan<T> {
     /// Nothing to change: answer with the current task, write nothing, publish nothing.
     Unchanged,
-    /// Run `change` (a CTE body returning the id of the row it wrote, guarded by the version
-    /// that was read) with `events`, and answer with `outcome` if it wrote the row.
+    /// Store `task` (read at `read_version`: written only if the row is still at it) with
+    /// `events`, and answer with `outcome` if it wrote the row.
     Write {
-        statement: Statement,
-        change: String,
+        task: Box<Task>,
+        read_version: i64,
         events: Vec<EventEnvelope>,
         outcome: T,
     },
 }
 
-/// Runs `change` and its `events` as one statement; publishes the events once it committed.
-/// Returns whether the change wrote its row.
-fn write_with_events(
+/// Stores `task` if its row is still at `read_version`, with its `events` in the same
+/// transaction; publishes the events once they committed. Returns whether the row was written.
+fn store_with_events(
     db: &Db,
-    statement: Statement,
-    change: &str,
+    task: &Task,
+    read_version: i64,
     events: &[EventEnvelope],
 ) -> Result<bool, TaskError> {
-    let (written, _) = store::write_with_events(db, statement, "", change, events, "")?;
+    let written = store::update_with_events(db, task, read_version, events)?;
     if written {
         outbox::publish_committed(db, events);
     }
@@ -197,16 +197,16 @@ where
                 });
             }
         }
-        let (statement, change, events, outcome) = match plan(&current.task)? {
+        let (task, read_version, events, outcome) = match plan(&current.task)? {
             Plan::Unchanged => return Ok(unchanged(&current.task)),
             Plan::Write {
-                statement,
-                change,
+                task,
+                read_version,
                 events,
                 outcome,
-            } => (statement, change, events, outcome),
+            } => (task, read_version, events, outcome),
         };
-        if write_with_events(db, statement, &change, &events)? {
+        if store_with_events(db, &task, read_version, &events)? {
             return Ok(outcome);
         }
         if if_match.is_some() {
@@ -222,13 +222,11 @@ where
 
 /// The plan that stores `task` (read at `read_version`) with `events`.
 fn store_plan(task: Task, read_version: i64, events: Vec<EventEnvelope>) -> Plan<TaskBody> {
-    let mut statement = Statement::default();
-    let change = store::update_task_sql(&mut statement, &task, read_version);
     Plan::Write {
-        statement,
-        change,
-        events,
         outcome: TaskBody::of(&task),
+        task: Box::new(task),
+        read_version,
+        events,
     }
 }
 

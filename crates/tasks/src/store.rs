@@ -7,11 +7,16 @@
 //! straight through; `task_record(t)` is the stored task at full precision, decoded by serde
 //! into [`StoredTask`]. Every query returns exactly one row (Spin 4.0.0-4.0.2 never answer a
 //! query without rows): a task or NULL, a page as one JSON array, stats as one aggregate.
+//!
+//! The statements of every single-task request (read, read-modify-write, create without a key,
+//! marking events published) are PL/pgSQL functions (`0008_*`): Spin prepares every statement
+//! afresh, so PostgreSQL would otherwise parse and plan each of them per request; a function's
+//! statements are planned once per pooled connection, and the request plans only the call.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
-use spin_support::db::{exactly_one_row, param, Db, DbError, Row, Statement};
+use spin_support::db::{param, Db, DbError, ParameterValue, Row, Statement};
 use todo_domain::event::EventEnvelope;
 use todo_domain::listing::{Cursor, CursorKey, ListQuery, SortBy, SortOrder};
 use todo_domain::task::{
@@ -119,16 +124,12 @@ pub fn decode_record(record: Value) -> Result<StoredTask, DbError> {
         })
 }
 
-/// The stored task `id` of `user` (NULL: none).
-fn record_statement(user: &str, id: Uuid) -> Statement {
-    Statement::new("SELECT (SELECT task_record(t) FROM tasks t WHERE t.id = $1 AND t.user_id = $2)")
-        .arg(param::uuid(id))
-        .arg(param::text(user))
-}
-
 /// The stored task `id` of `user`, at full precision, or `None`.
 pub fn load(db: &Db, user: &str, id: Uuid) -> Result<Option<StoredTask>, DbError> {
-    let row = db.query_row(&record_statement(user, id))?;
+    let statement = Statement::new("SELECT task_record_of($1, $2)")
+        .arg(param::text(user))
+        .arg(param::uuid(id));
+    let row = db.query_row(&statement)?;
     if row.is_null(0) {
         return Ok(None);
     }
@@ -137,17 +138,71 @@ pub fn load(db: &Db, user: &str, id: Uuid) -> Result<Option<StoredTask>, DbError
 
 /// The API's JSON of task `id` of `user` and its version, or `None`.
 pub fn load_json(db: &Db, user: &str, id: Uuid) -> Result<Option<(String, i64)>, DbError> {
-    let statement = Statement::new(exactly_one_row(
-        "SELECT t.api_json AS json, t.version FROM tasks t WHERE t.id = $1 AND t.user_id = $2",
-    ))
-    .arg(param::uuid(id))
-    .arg(param::text(user));
+    let statement = Statement::new("SELECT json, version FROM task_api_json_of($1, $2)")
+        .arg(param::text(user))
+        .arg(param::uuid(id));
     let row = db.query_row(&statement)?;
     match row.opt_text(0)? {
         Some(json) => Ok(Some((json, row.int(1)?))),
         None => Ok(None),
     }
 }
+
+/// Every column of `stored`, in the order of `INSERT INTO tasks` below and of the arguments of
+/// `task_insert` (`migrations/0008_*.sql`); instants as RFC 3339 text.
+fn task_columns(stored: &StoredTask) -> [ParameterValue; 22] {
+    let t = &stored.task;
+    [
+        param::uuid(t.id),
+        param::text(&t.user_id),
+        param::text(t.title.as_str()),
+        param::opt_text(t.description.as_ref().map(|d| d.as_str())),
+        param::text(t.priority.as_str()),
+        param::text(t.category.as_str()),
+        param::text(t.status.as_str()),
+        param::opt_instant(t.due_date),
+        param::opt_instant(Some(t.created_at)),
+        param::opt_instant(Some(t.updated_at)),
+        param::opt_instant(t.completed_at),
+        param::opt_text(t.recurring_rule.map(|r| r.as_str())),
+        param::opt_instant(t.recurring_end_date),
+        param::opt_uuid(t.parent_task_id),
+        param::opt_instant(t.reminder_at),
+        param::boolean(t.reminder_sent),
+        param::text_array(t.tags.as_slice()),
+        param::text(t.time_zone.name()),
+        param::int64(t.version),
+        param::int32(t.occurrence_index),
+        param::uuid(stored.series_id),
+        param::opt_instant(stored.series_anchor),
+    ]
+}
+
+/// The SQL types of [`task_columns`], for the casts of [`insert_task_sql`].
+const TASK_COLUMN_TYPES: [&str; 22] = [
+    "uuid",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text::timestamptz",
+    "text::timestamptz",
+    "text::timestamptz",
+    "text::timestamptz",
+    "text",
+    "text::timestamptz",
+    "uuid",
+    "text::timestamptz",
+    "bool",
+    "text[]",
+    "text",
+    "int8",
+    "int4",
+    "uuid",
+    "text::timestamptz",
+];
 
 /// `INSERT INTO tasks ... RETURNING id` for `stored`, a CTE body. With `guard`, the row is
 /// only inserted when the CTE of that name produced a row (idempotent create).
@@ -156,49 +211,11 @@ pub fn insert_task_sql(
     stored: &StoredTask,
     guard: Option<&str>,
 ) -> String {
-    let t = &stored.task;
-    let ts = |statement: &mut Statement, v| {
-        format!(
-            "{}::text::timestamptz",
-            statement.bind(param::opt_instant(v))
-        )
-    };
-    let values = [
-        format!("{}::uuid", statement.bind(param::uuid(t.id))),
-        format!("{}::text", statement.bind(param::text(&t.user_id))),
-        format!("{}::text", statement.bind(param::text(t.title.as_str()))),
-        format!(
-            "{}::text",
-            statement.bind(param::opt_text(t.description.as_ref().map(|d| d.as_str())))
-        ),
-        format!("{}::text", statement.bind(param::text(t.priority.as_str()))),
-        format!("{}::text", statement.bind(param::text(t.category.as_str()))),
-        format!("{}::text", statement.bind(param::text(t.status.as_str()))),
-        ts(statement, t.due_date),
-        ts(statement, Some(t.created_at)),
-        ts(statement, Some(t.updated_at)),
-        ts(statement, t.completed_at),
-        format!(
-            "{}::text",
-            statement.bind(param::opt_text(t.recurring_rule.map(|r| r.as_str())))
-        ),
-        ts(statement, t.recurring_end_date),
-        format!(
-            "{}::uuid",
-            statement.bind(param::opt_uuid(t.parent_task_id))
-        ),
-        ts(statement, t.reminder_at),
-        format!("{}::bool", statement.bind(param::boolean(t.reminder_sent))),
-        format!(
-            "{}::text[]",
-            statement.bind(param::text_array(t.tags.as_slice()))
-        ),
-        format!("{}::text", statement.bind(param::text(t.time_zone.name()))),
-        format!("{}::int8", statement.bind(param::int64(t.version))),
-        format!("{}::int4", statement.bind(param::int32(t.occurrence_index))),
-        format!("{}::uuid", statement.bind(param::uuid(stored.series_id))),
-        ts(statement, stored.series_anchor),
-    ];
+    let values: Vec<String> = task_columns(stored)
+        .into_iter()
+        .zip(TASK_COLUMN_TYPES)
+        .map(|(value, ty)| format!("{}::{ty}", statement.bind(value)))
+        .collect();
     let guard = guard.map_or(String::new(), |g| {
         format!(" WHERE EXISTS (SELECT 1 FROM {g})")
     });
@@ -211,54 +228,45 @@ pub fn insert_task_sql(
     )
 }
 
-/// `UPDATE tasks SET <every mutable column> ... WHERE id AND user_id AND version = <expected>
-/// RETURNING id`: optimistic concurrency, the row is only written if nobody changed it since
-/// it was read. A CTE body.
-pub fn update_task_sql(statement: &mut Statement, task: &Task, expected_version: i64) -> String {
-    let sets = [
-        format!("title = {}", statement.bind(param::text(task.title.as_str()))),
-        format!(
-            "description = {}",
-            statement.bind(param::opt_text(task.description.as_ref().map(|d| d.as_str())))
-        ),
-        format!("priority = {}", statement.bind(param::text(task.priority.as_str()))),
-        format!("category = {}", statement.bind(param::text(task.category.as_str()))),
-        format!("status = {}", statement.bind(param::text(task.status.as_str()))),
-        format!("due_date = {}::text::timestamptz", statement.bind(param::opt_instant(task.due_date))),
-        format!("updated_at = {}::text::timestamptz", statement.bind(param::instant(task.updated_at))),
-        format!(
-            "completed_at = {}::text::timestamptz",
-            statement.bind(param::opt_instant(task.completed_at))
-        ),
-        format!(
-            "recurring_rule = {}",
-            statement.bind(param::opt_text(task.recurring_rule.map(|r| r.as_str())))
-        ),
-        format!(
-            "recurring_end_date = {}::text::timestamptz",
-            statement.bind(param::opt_instant(task.recurring_end_date))
-        ),
-        format!(
-            "reminder_at = {}::text::timestamptz",
-            statement.bind(param::opt_instant(task.reminder_at))
-        ),
-        format!("reminder_sent = {}", statement.bind(param::boolean(task.reminder_sent))),
-        format!("tags = {}", statement.bind(param::text_array(task.tags.as_slice()))),
-        format!("time_zone = {}", statement.bind(param::text(task.time_zone.name()))),
-        format!("version = {}", statement.bind(param::int64(task.version))),
-        // A root that becomes recurring starts its series at its own due date.
-        format!(
-            "series_anchor = CASE WHEN parent_task_id IS NULL THEN {}::text::timestamptz ELSE series_anchor END",
-            statement.bind(param::opt_instant(task.recurring_rule.map(|_| task.own_anchor())))
-        ),
+/// Writes every mutable column of `task` if its row is still at `expected_version`
+/// (optimistic concurrency) and, in the same transaction, `events`: one call of `task_update`
+/// (`migrations/0008_*.sql`). Returns whether the row was written (no event is written when
+/// it was not).
+pub fn update_with_events(
+    db: &Db,
+    task: &Task,
+    expected_version: i64,
+    events: &[EventEnvelope],
+) -> Result<bool, DbError> {
+    let mut statement = Statement::default();
+    let args = [
+        param::text(&task.user_id),
+        param::uuid(task.id),
+        param::int64(expected_version),
+        param::text(task.title.as_str()),
+        param::opt_text(task.description.as_ref().map(|d| d.as_str())),
+        param::text(task.priority.as_str()),
+        param::text(task.category.as_str()),
+        param::text(task.status.as_str()),
+        param::opt_instant(task.due_date),
+        param::instant(task.updated_at),
+        param::opt_instant(task.completed_at),
+        param::opt_text(task.recurring_rule.map(|r| r.as_str())),
+        param::opt_instant(task.recurring_end_date),
+        param::opt_instant(task.reminder_at),
+        param::boolean(task.reminder_sent),
+        param::text_array(task.tags.as_slice()),
+        param::text(task.time_zone.name()),
+        param::int64(task.version),
+        param::opt_instant(task.recurring_rule.map(|_| task.own_anchor())),
     ];
-    let id = statement.bind(param::uuid(task.id));
-    let user = statement.bind(param::text(&task.user_id));
-    let version = statement.bind(param::int64(expected_version));
-    format!(
-        "UPDATE tasks SET {} WHERE id = {id} AND user_id = {user} AND version = {version} RETURNING id",
-        sets.join(", ")
-    )
+    let mut placeholders: Vec<String> = args.into_iter().map(|a| statement.bind(a)).collect();
+    placeholders.extend(spin_support::outbox::event_array_args(
+        &mut statement,
+        events,
+    ));
+    statement.sql = format!("SELECT task_update({})", placeholders.join(", "));
+    db.query_row(&statement)?.boolean(0)
 }
 
 /// Runs `change` (a CTE body in `statement` returning the id of the row it wrote) with the
@@ -305,12 +313,17 @@ pub fn insert_with_events(
 ) -> Result<Result<(), FirstResponse>, DbError> {
     let mut statement = Statement::default();
     let Some(key) = key else {
-        let insert = insert_task_sql(&mut statement, stored, None);
-        let (written, _) = write_with_events(db, statement, "", &insert, events, "")?;
-        return match written {
-            true => Ok(Ok(())),
-            false => Err(DbError::Query("task insert affected no row".into())),
-        };
+        let mut placeholders = task_columns(stored)
+            .into_iter()
+            .map(|value| statement.bind(value))
+            .collect::<Vec<_>>();
+        placeholders.extend(spin_support::outbox::event_array_args(
+            &mut statement,
+            events,
+        ));
+        statement.sql = format!("SELECT task_insert({})", placeholders.join(", "));
+        db.query_row(&statement)?;
+        return Ok(Ok(()));
     };
     let user = statement.bind(param::text(&stored.task.user_id));
     let key_param = statement.bind(param::text(key.key));

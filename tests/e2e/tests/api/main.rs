@@ -12,5 +12,6 @@ mod openapi;
 mod schemathesis_findings;
 mod sql_json;
 mod stats_counters;
+mod task_statements;
 mod tasks;
 mod title_order;

@@ -1,0 +1,280 @@
+//! The PL/pgSQL functions every task request calls (`migrations/0008_*.sql`), called directly
+//! with the argument types the components bind: a write that lost its version race writes no
+//! event, events keep their order, a failed insert leaves nothing behind, and every read
+//! returns exactly one row (NULLs for a task that is missing or another user's).
+
+use todo_e2e::test_support::fresh_database;
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+const USER: &str = "statements-user";
+
+/// `task_insert` of a plain pending task `id` with one `task-created` event `event`.
+async fn insert(client: &Client, id: Uuid, event: Uuid) -> Result<(), tokio_postgres::Error> {
+    let no_text: Option<String> = None;
+    let no_uuid: Option<Uuid> = None;
+    let tags: Vec<String> = vec!["a".into()];
+    let now = "2026-12-07T10:00:00.000000Z";
+    client
+        .query_one(
+            "SELECT task_insert($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+             $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)",
+            &[
+                &id,
+                &USER,
+                &"First",
+                &no_text,
+                &"medium",
+                &"work",
+                &"pending",
+                &no_text,
+                &now,
+                &now,
+                &no_text,
+                &no_text,
+                &no_text,
+                &no_uuid,
+                &no_text,
+                &false,
+                &tags,
+                &"UTC",
+                &1i64,
+                &0i32,
+                &id,
+                &no_text,
+                &vec![event.to_string()],
+                &vec!["task-created".to_string()],
+                &vec![USER.to_string()],
+                &vec![id.to_string()],
+                &vec![r#"{"n": 0}"#.to_string()],
+            ],
+        )
+        .await
+        .map(|_| ())
+}
+
+/// `task_update` of task `id` (expected at `expected`) to title `title`, with `events` as
+/// `(id, topic, payload)`.
+async fn update(
+    client: &Client,
+    id: Uuid,
+    expected: i64,
+    title: &str,
+    events: &[(Uuid, &str, &str)],
+) -> bool {
+    let no_text: Option<String> = None;
+    let tags: Vec<String> = vec![];
+    let column = |f: &dyn Fn(&(Uuid, &str, &str)) -> String| -> Vec<String> {
+        events.iter().map(f).collect()
+    };
+    client
+        .query_one(
+            "SELECT task_update($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+             $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+            &[
+                &USER,
+                &id,
+                &expected,
+                &title,
+                &no_text,
+                &"high",
+                &"work",
+                &"completed",
+                &no_text,
+                &"2026-12-07T11:00:00.000000Z",
+                &Some("2026-12-07T11:00:00.000000Z"),
+                &no_text,
+                &no_text,
+                &no_text,
+                &false,
+                &tags,
+                &"UTC",
+                &(expected + 1),
+                &no_text,
+                &column(&|e| e.0.to_string()),
+                &column(&|e| e.1.to_string()),
+                &column(&|_| USER.to_string()),
+                &column(&|_| id.to_string()),
+                &column(&|e| e.2.to_string()),
+            ],
+        )
+        .await
+        .expect("task_update")
+        .get(0)
+}
+
+/// The outbox rows as `(id, topic, payload)`, in `seq` order.
+async fn events(client: &Client) -> Vec<(Uuid, String, serde_json::Value)> {
+    client
+        .query("SELECT id, topic, payload FROM events ORDER BY seq", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+#[tokio::test]
+async fn task_update_writes_its_events_in_order_and_nothing_when_the_version_moved() {
+    let db = fresh_database().await;
+    let client = db.connect().await;
+    let id = Uuid::now_v7();
+    let created = Uuid::now_v7();
+    insert(&client, id, created).await.expect("task_insert");
+
+    let (stale_a, stale_b) = (Uuid::now_v7(), Uuid::now_v7());
+    let written = update(
+        &client,
+        id,
+        7,
+        "Lost the race",
+        &[
+            (stale_a, "task-updated", "{}"),
+            (stale_b, "task-completed", "{}"),
+        ],
+    )
+    .await;
+    assert!(
+        !written,
+        "a write at a version the row is not at must not happen"
+    );
+    let row = client
+        .query_one("SELECT title, version FROM tasks WHERE id = $1", &[&id])
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, i64>(1)),
+        ("First".into(), 1)
+    );
+    assert_eq!(
+        events(&client).await.len(),
+        1,
+        "the lost write left events behind"
+    );
+
+    let (updated, completed) = (Uuid::now_v7(), Uuid::now_v7());
+    let written = update(
+        &client,
+        id,
+        1,
+        "Won",
+        &[
+            (updated, "task-updated", r#"{"k": "updated"}"#),
+            (completed, "task-completed", r#"{"k": "completed"}"#),
+        ],
+    )
+    .await;
+    assert!(written);
+    let row = client
+        .query_one(
+            "SELECT title, version, status, completed_at IS NOT NULL, api_json = task_json(t) \
+             FROM tasks t WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "Won");
+    assert_eq!(row.get::<_, i64>(1), 2);
+    assert_eq!(row.get::<_, String>(2), "completed");
+    assert!(row.get::<_, bool>(3));
+    assert!(row.get::<_, bool>(4), "api_json fell behind the update");
+    let written_events = events(&client).await;
+    let topics: Vec<(Uuid, &str)> = written_events
+        .iter()
+        .map(|(id, topic, _)| (*id, topic.as_str()))
+        .collect();
+    assert_eq!(
+        topics,
+        [
+            (created, "task-created"),
+            (updated, "task-updated"),
+            (completed, "task-completed")
+        ]
+    );
+    assert_eq!(written_events[2].2, serde_json::json!({"k": "completed"}));
+}
+
+#[tokio::test]
+async fn a_failed_task_insert_writes_no_event() {
+    let db = fresh_database().await;
+    let client = db.connect().await;
+    let id = Uuid::now_v7();
+    insert(&client, id, Uuid::now_v7())
+        .await
+        .expect("task_insert");
+    let again = insert(&client, id, Uuid::now_v7()).await;
+    let error = again.expect_err("a second task with the same id");
+    assert_eq!(
+        error.as_db_error().map(|e| e.code().code()),
+        Some("23505"),
+        "{error}"
+    );
+    assert_eq!(events(&client).await.len(), 1);
+    let tasks: i64 = client
+        .query_one("SELECT count(*) FROM tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tasks, 1);
+}
+
+#[tokio::test]
+async fn reads_return_one_row_of_nulls_for_a_missing_or_foreign_task() {
+    let db = fresh_database().await;
+    let client = db.connect().await;
+    let id = Uuid::now_v7();
+    insert(&client, id, Uuid::now_v7())
+        .await
+        .expect("task_insert");
+    for (user, task, found) in [
+        (USER, id, true),
+        ("someone-else", id, false),
+        (USER, Uuid::now_v7(), false),
+    ] {
+        let rows = client
+            .query(
+                "SELECT json, version, task_record_of($1, $2) FROM task_api_json_of($1, $2)",
+                &[&user, &task],
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{user} {task}");
+        let (json, version, record): (Option<String>, Option<i64>, Option<String>) =
+            (rows[0].get(0), rows[0].get(1), rows[0].get(2));
+        assert_eq!(json.is_some(), found, "{user} {task}");
+        assert_eq!(version, found.then_some(1), "{user} {task}");
+        assert_eq!(record.is_some(), found, "{user} {task}");
+        if let Some(json) = json {
+            let task_json: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(task_json["title"], "First");
+        }
+    }
+}
+
+#[tokio::test]
+async fn events_mark_published_marks_each_event_once() {
+    let db = fresh_database().await;
+    let client = db.connect().await;
+    let event = Uuid::now_v7();
+    insert(&client, Uuid::now_v7(), event)
+        .await
+        .expect("task_insert");
+    let ids = vec![event.to_string(), Uuid::now_v7().to_string()];
+    for expected in [1i64, 0] {
+        let marked: i64 = client
+            .query_one("SELECT events_mark_published($1)", &[&ids])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(marked, expected);
+    }
+    let row = client
+        .query_one(
+            "SELECT published_at IS NOT NULL, publish_attempts FROM events WHERE id = $1",
+            &[&event],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0));
+    assert_eq!(row.get::<_, i32>(1), 1);
+}
