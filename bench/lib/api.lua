@@ -1,5 +1,6 @@
 -- wrk script for bench/run: one API scenario per wrk run, chosen by environment variables.
---   BENCH_SCENARIO  create | get | list | stats | toggle | update | hello | mcp_get | mcp_list
+--   BENCH_SCENARIO  create | get | list | stats | toggle | update | hello | pg_floor | mcp_get | mcp_list
+--                   (hello, pg_floor: the fixture component; pg_floor posts BENCH_BODY to ?op=pg)
 --                   (mcp_*: the same read as a tool call on POST /mcp, protocol 2026-07-28)
 --   BENCH_PATH      path prefix, e.g. /api/bench-u (the user's routes)
 --   BENCH_TOKEN     bearer token (empty: no Authorization header)
@@ -99,6 +100,8 @@ function request()
     return mcp_call("list_tasks", "{}")
   elseif scenario == "hello" then
     return wrk.format("GET", prefix .. "/?op=hello")
+  elseif scenario == "pg_floor" then
+    return wrk.format("POST", prefix .. "/?op=pg", headers, os.getenv("BENCH_BODY"))
   end
   error("unknown BENCH_SCENARIO " .. tostring(scenario))
 end

@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -259,12 +260,13 @@ def reset_peak(pid):
         return False
 
 
-def run_wrk(url, scenario, conns, duration, token, path_prefix, ids_file, work, tokens_file=None):
+def run_wrk(url, scenario, conns, duration, token, path_prefix, ids_file, work, tokens_file=None, body=None):
     """One wrk run. `tokens_file` (one token per line) replaces `token`: every request then
     carries the next token of the file, so that the server sees each token once."""
     out = work / f"wrk-{scenario}-{conns}-{time.monotonic_ns()}.json"
     env = {**os.environ, "BENCH_SCENARIO": scenario, "BENCH_PATH": path_prefix, "BENCH_TOKEN": token or "",
-           "BENCH_TOKENS": str(tokens_file or ""), "BENCH_IDS": str(ids_file or ""), "BENCH_OUT": str(out)}
+           "BENCH_TOKENS": str(tokens_file or ""), "BENCH_IDS": str(ids_file or ""), "BENCH_OUT": str(out),
+           "BENCH_BODY": body or ""}
     threads = min(conns, 2)
     env["BENCH_THREADS"] = str(threads)
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--timeout", "10s", "-s", str(LUA), url]
@@ -366,39 +368,31 @@ LISTING = (
     "row_number() OVER (ORDER BY t.created_at DESC, t.id DESC) AS n "
     "FROM tasks t WHERE t.user_id = :user ORDER BY t.created_at DESC, t.id DESC LIMIT 101) AS p")
 
-GET = ("SELECT found.* FROM (VALUES (1)) AS one(n) LEFT JOIN LATERAL ("
-       "SELECT t.api_json AS json, t.version FROM tasks t "
-       "WHERE t.id = (SELECT id FROM bench_ids WHERE n = :r) AND t.user_id = :user) AS found ON true")
+GET = "SELECT json, version FROM task_api_json_of(:user, (SELECT id FROM bench_ids WHERE n = :r))"
+
+EVENT_ARRAYS = "ARRAY[{ids}], ARRAY[{topics}], ARRAY[{users}], ARRAY[{subjects}], ARRAY[{payloads}]"
 
 
-INSERT_TASK = (
-    "INSERT INTO tasks (id, user_id, title, description, priority, category, status, due_date, "
-    "created_at, updated_at, completed_at, recurring_rule, recurring_end_date, parent_task_id, "
-    "reminder_at, reminder_sent, tags, time_zone, version, occurrence_index, series_id, series_anchor) "
-    "SELECT {id}::uuid, :user::text, :title::text, NULL::text, 'medium'::text, 'work'::text, 'pending'::text, "
-    "'2030-01-01T00:00:00.000000Z'::text::timestamptz, :now::text::timestamptz, :now::text::timestamptz, "
-    "NULL::text::timestamptz, NULL::text, NULL::text::timestamptz, NULL::uuid, NULL::text::timestamptz, "
-    "false::bool, '{{bench}}'::text[], 'UTC'::text, 1::int8, 0::int4, {id}::uuid, NULL::text::timestamptz "
-    "RETURNING id")
-
-UPDATE_TASK = (
-    "UPDATE tasks SET title = {title}, description = NULLIF(:t_description, ''), priority = :t_priority, "
-    "category = :t_category, status = {status}, due_date = :now::text::timestamptz, "
-    "updated_at = :now::text::timestamptz, completed_at = {completed_at}, recurring_rule = NULL, "
-    "recurring_end_date = NULL::text::timestamptz, reminder_at = NULL::text::timestamptz, reminder_sent = false, "
-    "tags = '{{bench}}', time_zone = 'UTC', version = :t_version::int8 + 1, "
-    "series_anchor = CASE WHEN parent_task_id IS NULL THEN NULL::text::timestamptz ELSE series_anchor END "
-    "WHERE id = :t_id AND user_id = :user AND version = :t_version RETURNING id")
+def event_arrays(n, topics, subject):
+    """The five event arrays of `task_insert`/`task_update` for the first `n` of `topics`."""
+    return EVENT_ARRAYS.format(
+        ids=", ".join(ev(i) for i in range(n)),
+        topics=", ".join(f"'{t}'" for t in topics[:n]),
+        users=", ".join(":user::text" for _ in range(n)),
+        subjects=", ".join(f"{subject}::text" for _ in range(n)),
+        payloads=", ".join(f":payload{i}::text" for i in range(n)))
 
 
-def events_cte(n, topics):
-    rows = ", ".join(
-        f"({ev(i)}::uuid, '{topic}'::text, :user::text, :t_id::text, :payload{i}::jsonb)"
-        for i, topic in enumerate(topics[:n]))
-    return ("INSERT INTO events (id, topic, user_id, subject, payload) "
-            "SELECT v.id, v.topic, v.user_id, v.subject, v.payload "
-            f"FROM (VALUES {rows}) AS v(id, topic, user_id, subject, payload) "
-            "WHERE EXISTS (SELECT 1 FROM changed) RETURNING id")
+def insert_task(tid):
+    return ("SELECT task_insert(" + tid + "::uuid, :user, :title, NULL, 'medium', 'work', 'pending', "
+            "'2030-01-01T00:00:00.000000Z', :now, :now, NULL, NULL, NULL, NULL, NULL, false, '{bench}', "
+            "'UTC', 1, 0, " + tid + "::uuid, NULL, " + event_arrays(1, ["task-created"], tid) + ")")
+
+
+def update_task(n, topics, title, status, completed_at):
+    return ("SELECT task_update(:user, :t_id::uuid, :t_version, " + title + ", NULLIF(:t_description, ''), "
+            ":t_priority, :t_category, " + status + ", :now, :now, " + completed_at + ", NULL, NULL, NULL, "
+            "false, '{bench}', 'UTC', :t_version::int8 + 1, NULL, " + event_arrays(n, topics, ":t_id") + ")")
 
 
 def ev(i):
@@ -407,18 +401,19 @@ def ev(i):
 
 def mark_published(n):
     ids = ", ".join(ev(i) for i in range(n))
-    return ("UPDATE events SET published_at = now(), publish_attempts = publish_attempts + 1 "
-            f"WHERE id = ANY(ARRAY[{ids}]::text[]::uuid[]) AND published_at IS NULL;")
+    return f"SELECT events_mark_published(ARRAY[{ids}]);"
 
 
 def load_sql():
-    """The read of a read-modify-write (`task_record`, one value), and the fields the UPDATE
+    """The read of a read-modify-write (`task_record_of`, one value), and the fields the call
     below needs for \\gset (pgbench cannot decode JSON: the extra columns are its cost)."""
     return ("SELECT rec, rec::json->>'id' AS id, rec::json->>'title' AS title, "
             "rec::json->>'description' AS description, rec::json->>'priority' AS priority, "
-            "rec::json->>'category' AS category, (rec::json->>'version')::int8 AS version "
-            "FROM (SELECT (SELECT task_record(t) FROM tasks t WHERE t.id = (SELECT id FROM bench_ids WHERE n = :r) "
-            "AND t.user_id = :user)) AS x(rec)")
+            "rec::json->>'category' AS category, rec::json->>'status' AS status, "
+            "(rec::json->>'status' = 'pending')::int AS pending, "
+            "coalesce(rec::json->>'completed_at', '') AS completed_at, "
+            "(rec::json->>'version')::int8 AS version "
+            "FROM (SELECT task_record_of(:user, (SELECT id FROM bench_ids WHERE n = :r))) AS x(rec)")
 
 
 def pg_script(scenario, hostlike=False):
@@ -438,29 +433,22 @@ def pg_script(scenario, hostlike=False):
         lines.append(stats_sql() + ";")
     elif scenario == "create":
         tid = f"md5('t:' || :salt || ':' || :client_id || ':' || :e)"
-        lines.append("WITH changed AS (" + INSERT_TASK.format(id=tid) + "), ev AS ("
-                     + events_cte(1, ["task-created"]).replace(":t_id::text", f"{tid}::text")
-                     + ") SELECT (SELECT count(*) FROM changed)::int8;")
+        lines.append(insert_task(tid) + ";")
         lines.append(mark_published(1))
     elif scenario == "toggle":
         # Half of the toggles complete (task-updated + task-completed), half reopen (task-updated).
         lines.append(load_sql() + " \\gset t_")
-        lines.append("\\set completes random(0, 1)")
-        status = "CASE WHEN status = 'pending' THEN 'completed' ELSE 'pending' END"
-        completed_at = "CASE WHEN status = 'pending' THEN :now::text::timestamptz ELSE NULL END"
-        upd = UPDATE_TASK.format(title=":t_title", status=status, completed_at=completed_at)
-        for n, kw in ((2, "\\if :completes"), (1, "\\else")):
+        status = "CASE WHEN :t_pending = 1 THEN 'completed' ELSE 'pending' END"
+        completed_at = "CASE WHEN :t_pending = 1 THEN :now END"
+        for n, kw in ((2, "\\if :t_pending"), (1, "\\else")):
             lines.append(kw)
-            lines.append("WITH changed AS (" + upd + "), ev AS ("
-                         + events_cte(n, ["task-updated", "task-completed"])
-                         + ") SELECT (SELECT count(*) FROM changed)::int8;")
+            lines.append(update_task(n, ["task-updated", "task-completed"], ":t_title", status, completed_at) + ";")
             lines.append(mark_published(n))
         lines.append("\\endif")
     elif scenario == "update":
         lines.append(load_sql() + " \\gset t_")
-        upd = UPDATE_TASK.format(title="'Bench updated ' || :e", status="status", completed_at="completed_at")
-        lines.append("WITH changed AS (" + upd + "), ev AS (" + events_cte(1, ["task-updated"])
-                     + ") SELECT (SELECT count(*) FROM changed)::int8;")
+        lines.append(update_task(1, ["task-updated"], "'Bench updated ' || :e", ":t_status",
+                                 "NULLIF(:t_completed_at, '')") + ";")
         lines.append(mark_published(1))
     else:
         raise ValueError(scenario)
@@ -868,22 +856,34 @@ def sync_ids(infra, ids):
 
 
 def trivial(infra, work, conns, duration):
+    """The host's own cost: the fixture component answering `hello`, and the floor of any request
+    that touches PostgreSQL: the fixture opening a connection and running `SELECT 1` (one `open`,
+    with the pool's reset on checkout, and one `query`), no auth, no routing, no JSON."""
     wasm = REPO / "target/wasm32-wasip2/release/fixture_http.wasm"
     manifest = work / "trivial.toml"
     manifest.write_text(
         'spin_manifest_version = 2\n[application]\nname = "bench-trivial"\n'
         '[[trigger.http]]\nroute = "/..."\ncomponent = "trivial"\n'
-        f'[component.trivial]\nsource = "{wasm}"\n')
+        f'[component.trivial]\nsource = "{wasm}"\n'
+        f'allowed_outbound_hosts = ["postgres://127.0.0.1:{infra.pg_port}"]\n')
     env = {**os.environ, "TODO_HOST_CACHE_DIR": str(work / "cache"), "TODO_HOST_LOG": "warn"}
     proc, url = infra.start_host(["-f", str(manifest)], env, "trivial-host")
+    floor_body = json.dumps({"address": infra.db_url, "statements": [{"sql": "SELECT 1", "mode": "query"}]})
+    # The fixture answers 200 whatever the statement did: check once that it does run it.
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/?op=pg", floor_body.encode(), method="POST")) as resp:
+        answer = json.loads(resp.read())
+    if answer != ["Ok([[DbValue::Int32(1)]])"]:
+        raise SystemExit(f"the fixture's open + SELECT 1 did not run: {answer}")
     run_wrk(url, "hello", max(conns), 1, None, "", None, work)
     out = {}
     for c in conns:
         reset_peak(proc.pid)
         r = run_wrk(url, "hello", c, duration, None, "", None, work)
         r["host_peak_rss_mib"] = round((proc_status(proc.pid, "VmHWM") or 0) / 1024, 1)
+        r["pg_floor"] = run_wrk(url, "pg_floor", c, duration, None, "", None, work, body=floor_body)
         out[str(c)] = r
-        log(f"trivial   c={c:<4} {r['rps']:8.0f} rps p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms err {r['errors']}")
+        log(f"trivial   c={c:<4} {r['rps']:8.0f} rps p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms err {r['errors']}; "
+            f"open + SELECT 1 {r['pg_floor']['rps']:8.0f} rps err {r['pg_floor']['errors']}")
     infra.stop_host(proc)
     return out
 
@@ -1055,6 +1055,10 @@ def report(r):
             out.append(f"  {c:>4} conn: {t['rps']:8.0f} req/s, p50 {t['p50_ms'] * 1000:.0f} us, "
                        f"p99 {t['p99_ms'] * 1000:.0f} us, max {t['max_ms']:.1f} ms, errors {t['errors']}, "
                        f"peak RSS {t['host_peak_rss_mib']} MiB")
+            if "pg_floor" in t:
+                f = t["pg_floor"]
+                out.append(f"       open + SELECT 1 (the floor of a request that queries PostgreSQL): "
+                           f"{f['rps']:8.0f} req/s, p99 {f['p99_ms']:.1f} ms, errors {f['errors']}")
     ev = r["events"]
     if ev:
         out.append("")
