@@ -175,6 +175,75 @@ async fn wrong_content_type_and_malformed_json_are_client_errors() {
     assert_eq!(not_object.status(), 422);
 }
 
+/// `depth` arrays nested in one another, innermost empty: `[[...[]...]]`.
+fn nested_arrays(depth: usize) -> String {
+    format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+/// The deepest JSON the parser accepts (serde_json's limit of 128 nested values) and the
+/// deepest a 64 KiB body can carry: the components' wasm stack must hold the first, and the
+/// second must be refused by the parser, not by a trap (a 500).
+#[tokio::test]
+async fn deeply_nested_bodies_are_client_errors() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            format!(r#"{{"title":"x","tags":{}}}"#, nested_arrays(126)),
+            422,
+        ),
+        (
+            format!(r#"{{"title":"x","tags":{}}}"#, nested_arrays(127)),
+            400,
+        ),
+        (nested_arrays(32 * 1024 - 1), 400),
+        (
+            format!(
+                r#"{{"title":{}1{}}}"#,
+                r#"{"a":"#.repeat(8000),
+                "}".repeat(8000)
+            ),
+            400,
+        ),
+    ];
+    let task = app
+        .post("alice", "/api/alice/tasks", &json!({"title": "kept"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let task_url = app.url(&format!(
+        "/api/alice/tasks/{}",
+        task["id"].as_str().unwrap()
+    ));
+    for (body, status) in &cases {
+        for request in [
+            app.client.post(app.url("/api/alice/tasks")),
+            app.client.put(&task_url),
+        ] {
+            let response = request
+                .bearer_auth(app.token("alice"))
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), *status, "{}", &body[..40]);
+            let detail = &response.json::<Value>().await.unwrap()["detail"];
+            assert!(detail.is_string() || detail.is_array(), "{detail}");
+        }
+    }
+    let count: i64 = app
+        .pg()
+        .await
+        .query_one("SELECT count(*) FROM tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 1);
+}
+
 #[tokio::test]
 async fn unknown_routes_and_methods() {
     let app = spawn_app().await;

@@ -275,3 +275,55 @@ async fn a_message_cannot_make_the_tools_act_for_another_user() {
     // The instructions tell the model the same.
     assert!(crate::system_message(&requests[0]).contains("[User: someone-else]"));
 }
+
+/// The deepest JSON the parser accepts, in a request and in a model's tool arguments, is parsed
+/// on the component's stack; deeper is refused by the parser. Neither is a trap (a 500).
+#[tokio::test]
+async fn deeply_nested_requests_and_arguments_are_errors_not_traps() {
+    let model = FakeModel::start();
+    let app = spawn_assistant_app(&model, &[]).await;
+    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    for (body, deepest_accepted) in [
+        (
+            format!(r#"{{"message":"hi","extra":{}}}"#, nested(126)),
+            true,
+        ),
+        (nested(32 * 1024 - 1), false),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/api/chat"))
+            .bearer_auth(app.token("alice"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert!(
+            status.is_client_error() || (deepest_accepted && status.is_success()),
+            "{status}: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    let arguments = format!(r#"{{"title":"x","tags":{}}}"#, nested(126));
+    model
+        .script(json!([
+            {"tool_calls": [{"name": "create_task", "arguments": arguments}]},
+            {"text": "That did not work."},
+        ]))
+        .await;
+    let response = app
+        .post("alice", "/api/chat", &json!({"message": "add it"}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    // The reply echoes the arguments, nested deeper than a default parser reads: check the text.
+    assert!(text.contains(r#""is_error":true"#), "{text}");
+    assert!(text.contains("tags must be an array of strings"), "{text}");
+    assert_eq!(crate::task_count(&app, "alice").await, 0);
+}

@@ -87,6 +87,38 @@ async fn every_revision_is_served_without_a_session() {
     );
 }
 
+/// The deepest arguments the parser accepts reach the tool (and fail its validation); deeper
+/// ones, up to what the body limit allows, are parse errors: never a trap of the component.
+#[tokio::test]
+async fn deeply_nested_requests_are_protocol_or_tool_errors() {
+    let app = spawn_app().await;
+    let token = app.token("alice");
+    let call = |tags: String| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"create_task","arguments":{{"title":"x","tags":{tags}}}}}}}"#
+        )
+    };
+    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let accepted = post(&app, Some(&token))
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(call(nested(124)))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = answer(accepted).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    for body in [call(nested(125)), nested(32 * 1024 - 1)] {
+        let response = post(&app, Some(&token))
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_code(answer(response).await).await, (400, -32700));
+    }
+}
+
 #[tokio::test]
 async fn protocol_errors_have_their_json_rpc_codes_and_http_statuses() {
     let app = spawn_app().await;
