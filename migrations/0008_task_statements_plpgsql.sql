@@ -1,11 +1,12 @@
--- The statements every task request runs, as PL/pgSQL functions. Spin's `query` and `execute`
--- prepare an unnamed statement every time (Parse, Bind, Execute: nothing is reused), so
--- PostgreSQL parsed and planned each of them on every request, and for these short statements
--- that was most of their cost (pgbench, 8 clients, -M extended vs -M prepared: the update with
--- its event 2,900 vs 5,600 tx/s, the single-task read 14,700 vs 40,100). A PL/pgSQL function
--- plans the statements in its body once per connection (Spin's pool keeps connections, and its
--- `RecyclingMethod::Clean` reset on checkout does not discard plans); what is planned per
--- request is the call. Same rows written, same values returned, as the statements they replace.
+-- The statements of every single-task request and of the stats, as PL/pgSQL functions. Spin's
+-- `query` and `execute` prepare an unnamed statement every time (Parse, Bind, Execute: nothing
+-- is reused), so PostgreSQL parsed and planned each of them on every request, and for these
+-- short statements that was most of their cost (pgbench, 8 clients, -M extended vs -M prepared:
+-- the update with its event 2,900 vs 5,600 tx/s, the single-task read 14,700 vs 40,100). A
+-- PL/pgSQL function plans the statements in its body once per connection (Spin's pool keeps
+-- connections, and its `RecyclingMethod::Clean` reset on checkout does not discard plans); what
+-- is planned per request is the call. Same rows written, same values returned, as the
+-- statements they replace.
 
 -- The API's JSON of task `p_id` of `p_user` and its version; one row, NULLs when there is no
 -- such task (never zero rows: Spin 4.0.0-4.0.2 never answer a query without rows).
@@ -27,6 +28,27 @@ DECLARE
 BEGIN
     SELECT task_record(t) INTO record FROM tasks t WHERE t.id = p_id AND t.user_id = p_user;
     RETURN record;
+END
+$$;
+
+-- `GET /stats` of `p_user`: the counts from the user's counter shards (kept by triggers),
+-- `overdue` from the partial index of pending tasks by due date.
+CREATE FUNCTION task_stats_of(p_user text) RETURNS text
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    stats text;
+BEGIN
+    SELECT row_to_json(s)::text INTO stats FROM (
+        SELECT coalesce(sum(c.completed), 0)::int8 AS "completed",
+               coalesce(sum(c.high_priority_pending), 0)::int8 AS "highPriorityPending",
+               (SELECT count(*) FROM tasks t
+                 WHERE t.user_id = p_user AND t.status = 'pending' AND t.due_date IS NOT NULL
+                   AND t.due_date < now())::int8 AS "overdue",
+               coalesce(sum(c.pending), 0)::int8 AS "pending",
+               coalesce(sum(c.total), 0)::int8 AS "total"
+        FROM task_counters c WHERE c.user_id = p_user) AS s;
+    RETURN stats;
 END
 $$;
 

@@ -9,9 +9,10 @@
 //! query without rows): a task or NULL, a page as one JSON array, stats as one aggregate.
 //!
 //! The statements of every single-task request (read, read-modify-write, create without a key,
-//! marking events published) are PL/pgSQL functions (`0008_*`): Spin prepares every statement
-//! afresh, so PostgreSQL would otherwise parse and plan each of them per request; a function's
-//! statements are planned once per pooled connection, and the request plans only the call.
+//! marking events published) and of the stats are PL/pgSQL functions (`0008_*`): Spin prepares
+//! every statement afresh, so PostgreSQL would otherwise parse and plan each of them per
+//! request; a function's statements are planned once per pooled connection, and the request
+//! plans only the call.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -590,21 +591,10 @@ pub fn list_page(db: &Db, user: &str, query: &ListQuery) -> Result<PageRows, DbE
 }
 
 /// `{"completed","highPriorityPending","overdue","pending","total"}` of `user`, written by
-/// PostgreSQL: the counts from the user's counter shards (kept by triggers), `overdue` from the
-/// partial index of pending tasks by due date.
+/// PostgreSQL (`task_stats_of`, `migrations/0008_*.sql`): the counts from the user's counter
+/// shards (kept by triggers), `overdue` from the partial index of pending tasks by due date.
 pub fn stats_json(db: &Db, user: &str) -> Result<String, DbError> {
-    let statement = Statement::new(
-        "SELECT row_to_json(s)::text FROM ( \
-           SELECT coalesce(sum(c.completed), 0)::int8 AS \"completed\", \
-                  coalesce(sum(c.high_priority_pending), 0)::int8 AS \"highPriorityPending\", \
-                  (SELECT count(*) FROM tasks t \
-                    WHERE t.user_id = $1 AND t.status = 'pending' AND t.due_date IS NOT NULL \
-                      AND t.due_date < now())::int8 AS \"overdue\", \
-                  coalesce(sum(c.pending), 0)::int8 AS \"pending\", \
-                  coalesce(sum(c.total), 0)::int8 AS \"total\" \
-           FROM task_counters c WHERE c.user_id = $1) AS s",
-    )
-    .arg(param::text(user));
+    let statement = Statement::new("SELECT task_stats_of($1)").arg(param::text(user));
     db.query_row(&statement)?.text(0)
 }
 
