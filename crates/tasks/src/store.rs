@@ -151,16 +151,11 @@ pub fn load_json(db: &Db, user: &str, id: Uuid) -> Result<Option<(String, i64)>,
 
 /// Every column of `stored`, in the order of `INSERT INTO tasks` below and of the arguments of
 /// `task_insert` (`migrations/0008_*.sql`); instants as RFC 3339 text.
-fn task_columns(stored: &StoredTask) -> [ParameterValue; 22] {
+fn task_columns(stored: &StoredTask) -> Vec<ParameterValue> {
     let t = &stored.task;
-    [
-        param::uuid(t.id),
-        param::text(&t.user_id),
-        param::text(t.title.as_str()),
-        param::opt_text(t.description.as_ref().map(|d| d.as_str())),
-        param::text(t.priority.as_str()),
-        param::text(t.category.as_str()),
-        param::text(t.status.as_str()),
+    let mut columns = vec![param::uuid(t.id), param::text(&t.user_id)];
+    columns.extend(described_columns(t));
+    columns.extend([
         param::opt_instant(t.due_date),
         param::opt_instant(Some(t.created_at)),
         param::opt_instant(Some(t.updated_at)),
@@ -176,6 +171,19 @@ fn task_columns(stored: &StoredTask) -> [ParameterValue; 22] {
         param::int32(t.occurrence_index),
         param::uuid(stored.series_id),
         param::opt_instant(stored.series_anchor),
+    ]);
+    columns
+}
+
+/// Title, description, priority, category and status of `task`: the columns a task is
+/// described by, in the order `task_insert` and `task_update` take them.
+fn described_columns(task: &Task) -> [ParameterValue; 5] {
+    [
+        param::text(task.title.as_str()),
+        param::opt_text(task.description.as_ref().map(|d| d.as_str())),
+        param::text(task.priority.as_str()),
+        param::text(task.category.as_str()),
+        param::text(task.status.as_str()),
     ]
 }
 
@@ -240,15 +248,13 @@ pub fn update_with_events(
     events: &[EventEnvelope],
 ) -> Result<bool, DbError> {
     let mut statement = Statement::default();
-    let args = [
+    let mut args = vec![
         param::text(&task.user_id),
         param::uuid(task.id),
         param::int64(expected_version),
-        param::text(task.title.as_str()),
-        param::opt_text(task.description.as_ref().map(|d| d.as_str())),
-        param::text(task.priority.as_str()),
-        param::text(task.category.as_str()),
-        param::text(task.status.as_str()),
+    ];
+    args.extend(described_columns(task));
+    args.extend([
         param::opt_instant(task.due_date),
         param::instant(task.updated_at),
         param::opt_instant(task.completed_at),
@@ -260,7 +266,7 @@ pub fn update_with_events(
         param::text(task.time_zone.name()),
         param::int64(task.version),
         param::opt_instant(task.recurring_rule.map(|_| task.own_anchor())),
-    ];
+    ]);
     let mut placeholders: Vec<String> = args.into_iter().map(|a| statement.bind(a)).collect();
     placeholders.extend(spin_support::outbox::event_array_args(
         &mut statement,
@@ -657,6 +663,26 @@ mod tests {
     #[test]
     fn search_patterns_match_their_text_literally() {
         assert_eq!(like_pattern(r"50%_\x"), r"%50\%\_\\x%");
+    }
+
+    #[test]
+    fn every_column_of_an_insert_has_its_cast() {
+        let stored = decode_record(serde_json::json!({
+            "id": "0190b9a4-0000-7000-8000-000000000001", "user_id": "u1", "title": "T",
+            "description": null, "priority": "high", "category": "work", "status": "pending",
+            "due_date": null, "created_at": "2026-12-07T11:22:38.634978Z",
+            "updated_at": "2026-12-07T11:22:38.634978Z", "completed_at": null,
+            "recurring_rule": null, "recurring_end_date": null, "parent_task_id": null,
+            "reminder_at": null, "reminder_sent": false, "tags": [], "time_zone": "UTC",
+            "version": 1, "occurrence_index": 0,
+            "series_id": "0190b9a4-0000-7000-8000-000000000001", "series_anchor": null,
+        }))
+        .unwrap();
+        assert_eq!(task_columns(&stored).len(), TASK_COLUMN_TYPES.len());
+        let mut statement = Statement::default();
+        let sql = insert_task_sql(&mut statement, &stored, None);
+        assert_eq!(statement.params.len(), 22);
+        assert!(sql.contains("$22::text::timestamptz RETURNING id"), "{sql}");
     }
 
     #[test]

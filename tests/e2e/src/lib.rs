@@ -289,6 +289,22 @@ impl TestApp {
             .json(body)
     }
 
+    /// `method` on `path` as `user` with `body` sent as it is, declared `application/json`
+    /// (for bodies that are not valid JSON, or that `serde_json` would not write).
+    pub fn raw_json(
+        &self,
+        method: reqwest::Method,
+        user: &str,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(self.token(user))
+            .header("content-type", "application/json")
+            .body(body)
+    }
+
     pub fn patch(&self, user: &str, path: &str) -> reqwest::RequestBuilder {
         self.client
             .patch(self.url(path))

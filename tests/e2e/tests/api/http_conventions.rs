@@ -156,11 +156,7 @@ async fn wrong_content_type_and_malformed_json_are_client_errors() {
     assert_eq!(text.status(), 415);
     for body in ["{", "{\"title\": }", "", "nul"] {
         let response = app
-            .client
-            .post(&url)
-            .bearer_auth(app.token("alice"))
-            .header("content-type", "application/json")
-            .body(body)
+            .raw_json(reqwest::Method::POST, "alice", "/api/alice/tasks", body)
             .send()
             .await
             .unwrap();
@@ -213,19 +209,14 @@ async fn deeply_nested_bodies_are_client_errors() {
         .json::<Value>()
         .await
         .unwrap();
-    let task_url = app.url(&format!(
-        "/api/alice/tasks/{}",
-        task["id"].as_str().unwrap()
-    ));
+    let task_path = format!("/api/alice/tasks/{}", task["id"].as_str().unwrap());
     for (body, status) in &cases {
-        for request in [
-            app.client.post(app.url("/api/alice/tasks")),
-            app.client.put(&task_url),
+        for (method, path) in [
+            (reqwest::Method::POST, "/api/alice/tasks"),
+            (reqwest::Method::PUT, task_path.as_str()),
         ] {
-            let response = request
-                .bearer_auth(app.token("alice"))
-                .header("content-type", "application/json")
-                .body(body.clone())
+            let response = app
+                .raw_json(method, "alice", path, body.clone())
                 .send()
                 .await
                 .unwrap();
@@ -234,14 +225,8 @@ async fn deeply_nested_bodies_are_client_errors() {
             assert!(detail.is_string() || detail.is_array(), "{detail}");
         }
     }
-    let count: i64 = app
-        .pg()
-        .await
-        .query_one("SELECT count(*) FROM tasks", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(count, 1);
+    let tasks = todo_e2e::db::count(&app.pg().await, "SELECT count(*) FROM tasks", &[]).await;
+    assert_eq!(tasks, 1);
 }
 
 #[tokio::test]

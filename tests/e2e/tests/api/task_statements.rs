@@ -3,11 +3,22 @@
 //! event, events keep their order, a failed insert leaves nothing behind, and every read
 //! returns exactly one row (NULLs for a task that is missing or another user's).
 
-use todo_e2e::test_support::fresh_database;
+use todo_e2e::db::count;
+use todo_e2e::test_support::{fresh_database, TestDatabase};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
 const USER: &str = "statements-user";
+
+/// A fresh database holding one task of [`USER`], inserted by `task_insert` with the event
+/// `event`: the database (dropped with the test), a connection, the task's id.
+async fn with_one_task(event: Uuid) -> (TestDatabase, Client, Uuid) {
+    let db = fresh_database().await;
+    let client = db.connect().await;
+    let id = Uuid::now_v7();
+    insert(&client, id, event).await.expect("task_insert");
+    (db, client, id)
+}
 
 /// `task_insert` of a plain pending task `id` with one `task-created` event `event`.
 async fn insert(client: &Client, id: Uuid, event: Uuid) -> Result<(), tokio_postgres::Error> {
@@ -116,11 +127,8 @@ async fn events(client: &Client) -> Vec<(Uuid, String, serde_json::Value)> {
 
 #[tokio::test]
 async fn task_update_writes_its_events_in_order_and_nothing_when_the_version_moved() {
-    let db = fresh_database().await;
-    let client = db.connect().await;
-    let id = Uuid::now_v7();
     let created = Uuid::now_v7();
-    insert(&client, id, created).await.expect("task_insert");
+    let (_db, client, id) = with_one_task(created).await;
 
     let (stale_a, stale_b) = (Uuid::now_v7(), Uuid::now_v7());
     let written = update(
@@ -196,12 +204,7 @@ async fn task_update_writes_its_events_in_order_and_nothing_when_the_version_mov
 
 #[tokio::test]
 async fn a_failed_task_insert_writes_no_event() {
-    let db = fresh_database().await;
-    let client = db.connect().await;
-    let id = Uuid::now_v7();
-    insert(&client, id, Uuid::now_v7())
-        .await
-        .expect("task_insert");
+    let (_db, client, id) = with_one_task(Uuid::now_v7()).await;
     let again = insert(&client, id, Uuid::now_v7()).await;
     let error = again.expect_err("a second task with the same id");
     assert_eq!(
@@ -210,22 +213,12 @@ async fn a_failed_task_insert_writes_no_event() {
         "{error}"
     );
     assert_eq!(events(&client).await.len(), 1);
-    let tasks: i64 = client
-        .query_one("SELECT count(*) FROM tasks", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(tasks, 1);
+    assert_eq!(count(&client, "SELECT count(*) FROM tasks", &[]).await, 1);
 }
 
 #[tokio::test]
 async fn reads_return_one_row_of_nulls_for_a_missing_or_foreign_task() {
-    let db = fresh_database().await;
-    let client = db.connect().await;
-    let id = Uuid::now_v7();
-    insert(&client, id, Uuid::now_v7())
-        .await
-        .expect("task_insert");
+    let (_db, client, id) = with_one_task(Uuid::now_v7()).await;
     for (user, task, found) in [
         (USER, id, true),
         ("someone-else", id, false),
@@ -253,12 +246,8 @@ async fn reads_return_one_row_of_nulls_for_a_missing_or_foreign_task() {
 
 #[tokio::test]
 async fn events_mark_published_marks_each_event_once() {
-    let db = fresh_database().await;
-    let client = db.connect().await;
     let event = Uuid::now_v7();
-    insert(&client, Uuid::now_v7(), event)
-        .await
-        .expect("task_insert");
+    let (_db, client, _) = with_one_task(event).await;
     let ids = vec![event.to_string(), Uuid::now_v7().to_string()];
     for expected in [1i64, 0] {
         let marked: i64 = client

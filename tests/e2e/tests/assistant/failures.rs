@@ -291,11 +291,7 @@ async fn deeply_nested_requests_and_arguments_are_errors_not_traps() {
         (nested(32 * 1024 - 1), false),
     ] {
         let response = app
-            .client
-            .post(app.url("/api/chat"))
-            .bearer_auth(app.token("alice"))
-            .header("content-type", "application/json")
-            .body(body)
+            .raw_json(reqwest::Method::POST, "alice", "/api/chat", body)
             .send()
             .await
             .unwrap();
