@@ -129,6 +129,32 @@ BEGIN
 END
 $$;
 
+-- Deletes task `p_id` of `p_user` (only at `p_version` when given) and, in the same
+-- transaction, writes its `task-deleted` event: `p_payload` with the deleted row's API JSON
+-- merged into `data.data`. Returns that JSON when the task was deleted; otherwise NULL and the
+-- task's current version (NULL too when there is no such task).
+CREATE FUNCTION task_delete(
+    p_user text, p_id uuid, p_version bigint,
+    p_event_id text, p_event_topic text, p_event_user text, p_event_subject text,
+    p_event_payload text,
+    OUT json text, OUT version bigint)
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    DELETE FROM tasks t
+    WHERE t.id = p_id AND t.user_id = p_user AND (p_version IS NULL OR t.version = p_version)
+    RETURNING t.api_json INTO json;
+    IF json IS NULL THEN
+        SELECT t.version INTO version FROM tasks t WHERE t.id = p_id AND t.user_id = p_user;
+        RETURN;
+    END IF;
+    INSERT INTO events (id, topic, user_id, subject, payload)
+    VALUES (p_event_id::uuid, p_event_topic, p_event_user, p_event_subject,
+            jsonb_set(p_event_payload::jsonb, '{data,data}',
+                      (p_event_payload::jsonb #> '{data,data}') || json::jsonb));
+END
+$$;
+
 -- Marks the events that reached Redis as published (the in-request publish of the outbox).
 CREATE FUNCTION events_mark_published(p_ids text[]) RETURNS bigint
     LANGUAGE plpgsql

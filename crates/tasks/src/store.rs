@@ -9,10 +9,10 @@
 //! query without rows): a task or NULL, a page as one JSON array, stats as one aggregate.
 //!
 //! The statements of every single-task request (read, read-modify-write, create without a key,
-//! marking events published) and of the stats are PL/pgSQL functions (`0008_*`): Spin prepares
-//! every statement afresh, so PostgreSQL would otherwise parse and plan each of them per
-//! request; a function's statements are planned once per pooled connection, and the request
-//! plans only the call.
+//! delete, marking events published) and of the stats are PL/pgSQL functions (`0008_*`): Spin
+//! prepares every statement afresh, so PostgreSQL would otherwise parse and plan each of them
+//! per request; a function's statements are planned once per pooled connection, and the
+//! request plans only the call.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -386,8 +386,9 @@ pub enum Deletion {
 }
 
 /// Deletes task `id` of `user` (only at `version` when given) and writes `event` in the same
-/// statement, its `data` completed with the deleted row's snapshot (`task_json`, i.e.
-/// [`Task::to_json`] of the row): what [`todo_domain::event::task_deleted`] of that row gives.
+/// transaction (`task_delete`, `migrations/0008_*.sql`), its `data` completed with the deleted
+/// row's snapshot (`api_json`, i.e. [`Task::to_json`] of the row): what
+/// [`todo_domain::event::task_deleted`] of that row gives.
 pub fn delete_with_event(
     db: &Db,
     user: &str,
@@ -395,28 +396,19 @@ pub fn delete_with_event(
     version: Option<i64>,
     event: &EventEnvelope,
 ) -> Result<Deletion, DbError> {
-    let mut statement = Statement::default();
-    let id_param = statement.bind(param::uuid(id));
-    let user_param = statement.bind(param::text(user));
-    let version_guard = match version {
-        Some(v) => format!(" AND t.version = {}", statement.bind(param::int64(v))),
-        None => String::new(),
-    };
-    let payload = statement.bind(param::jsonb(&event.to_json()));
-    statement.sql = format!(
-        "WITH gone AS (DELETE FROM tasks t WHERE t.id = {id_param} AND t.user_id = {user_param}{version_guard} \
-             RETURNING t.api_json AS json), \
-         ev AS (INSERT INTO events (id, topic, user_id, subject, payload) \
-             SELECT {}::uuid, {}::text, {}::text, {}::text, \
-                    jsonb_set({payload}::jsonb, '{{data,data}}', ({payload}::jsonb #> '{{data,data}}') || gone.json::jsonb) \
-             FROM gone RETURNING id) \
-         SELECT (SELECT json FROM gone), \
-                (SELECT version FROM tasks WHERE id = {id_param} AND user_id = {user_param})",
-        statement.bind(param::uuid(event.id)),
-        statement.bind(param::text(event.topic.as_str())),
-        statement.bind(param::text(&event.user_id)),
-        statement.bind(param::text(&event.subject)),
-    );
+    let statement =
+        Statement::new("SELECT json, version FROM task_delete($1, $2, $3, $4, $5, $6, $7, $8)")
+            .arg(param::text(user))
+            .arg(param::uuid(id))
+            .arg(match version {
+                Some(v) => param::int64(v),
+                None => ParameterValue::DbNull,
+            })
+            .arg(param::text(event.id.to_string()))
+            .arg(param::text(event.topic.as_str()))
+            .arg(param::text(&event.user_id))
+            .arg(param::text(&event.subject))
+            .arg(param::text(event.to_json().to_string()));
     let row = db.query_row(&statement)?;
     Ok(match row.opt_text(0)? {
         Some(json) => Deletion::Deleted(json),

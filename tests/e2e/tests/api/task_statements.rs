@@ -267,3 +267,52 @@ async fn events_mark_published_marks_each_event_once() {
     assert!(row.get::<_, bool>(0));
     assert_eq!(row.get::<_, i32>(1), 1);
 }
+
+#[tokio::test]
+async fn task_delete_writes_its_event_only_when_it_deleted() {
+    let (_db, client, id) = with_one_task(Uuid::now_v7()).await;
+    let delete = |version: Option<i64>, task: Uuid| {
+        let client = &client;
+        async move {
+            let row = client
+                .query_one(
+                    "SELECT json, version FROM task_delete($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &[
+                        &USER,
+                        &task,
+                        &version,
+                        &Uuid::now_v7().to_string(),
+                        &"task-deleted",
+                        &USER,
+                        &task.to_string(),
+                        &r#"{"data": {"data": {"deleted": true}}}"#,
+                    ],
+                )
+                .await
+                .expect("task_delete");
+            (
+                row.get::<_, Option<String>>(0),
+                row.get::<_, Option<i64>>(1),
+            )
+        }
+    };
+    assert_eq!(delete(Some(5), id).await, (None, Some(1)), "stale version");
+    assert_eq!(
+        delete(None, Uuid::now_v7()).await,
+        (None, None),
+        "no such task"
+    );
+    assert_eq!(events(&client).await.len(), 1, "a kept task wrote an event");
+
+    let (json, _) = delete(Some(1), id).await;
+    let json: serde_json::Value = serde_json::from_str(&json.expect("deleted")).unwrap();
+    assert_eq!(json["title"], "First");
+    let written = events(&client).await;
+    assert_eq!(written.len(), 2);
+    let data = &written[1].2["data"]["data"];
+    assert_eq!(
+        (&data["deleted"], &data["title"]),
+        (&serde_json::json!(true), &json["title"])
+    );
+    assert_eq!(count(&client, "SELECT count(*) FROM tasks", &[]).await, 0);
+}
