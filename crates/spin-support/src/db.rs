@@ -184,6 +184,10 @@ pub mod param {
         ParameterValue::Int64(value)
     }
 
+    pub fn opt_int64(value: Option<i64>) -> ParameterValue {
+        value.map_or(ParameterValue::DbNull, int64)
+    }
+
     pub fn int32(value: i32) -> ParameterValue {
         ParameterValue::Int32(value)
     }

@@ -147,11 +147,10 @@ pub fn create(
 enum Plan<T> {
     /// Nothing to change: answer with the current task, write nothing, publish nothing.
     Unchanged,
-    /// Store `task` (read at `read_version`: written only if the row is still at it) with
-    /// `events`, and answer with `outcome` if it wrote the row.
+    /// Store `task` with `events` (only if the row is still at the version that was read),
+    /// and answer with `outcome` if it wrote the row.
     Write {
         task: Box<Task>,
-        read_version: i64,
         events: Vec<EventEnvelope>,
         outcome: T,
     },
@@ -197,16 +196,15 @@ where
                 });
             }
         }
-        let (task, read_version, events, outcome) = match plan(&current.task)? {
+        let (task, events, outcome) = match plan(&current.task)? {
             Plan::Unchanged => return Ok(unchanged(&current.task)),
             Plan::Write {
                 task,
-                read_version,
                 events,
                 outcome,
-            } => (task, read_version, events, outcome),
+            } => (task, events, outcome),
         };
-        if store_with_events(db, &task, read_version, &events)? {
+        if store_with_events(db, &task, current.task.version, &events)? {
             return Ok(outcome);
         }
         if if_match.is_some() {
@@ -220,12 +218,11 @@ where
     Err(TaskError::Conflict)
 }
 
-/// The plan that stores `task` (read at `read_version`) with `events`.
-fn store_plan(task: Task, read_version: i64, events: Vec<EventEnvelope>) -> Plan<TaskBody> {
+/// The plan that stores `task` with `events`.
+fn store_plan(task: Task, events: Vec<EventEnvelope>) -> Plan<TaskBody> {
     Plan::Write {
         outcome: TaskBody::of(&task),
         task: Box::new(task),
-        read_version,
         events,
     }
 }
@@ -258,7 +255,7 @@ pub fn update(
             return Ok(Plan::Unchanged);
         }
         let events = change_events(current, &task, &field_changes, caller.correlation_id);
-        Ok(store_plan(task, current.version, events))
+        Ok(store_plan(task, events))
     })
 }
 
@@ -272,7 +269,7 @@ pub fn toggle(
         let mut task = current.clone();
         let field_changes = task.toggle(spin_support::now());
         let events = change_events(current, &task, &field_changes, caller.correlation_id);
-        Ok(store_plan(task, current.version, events))
+        Ok(store_plan(task, events))
     })
 }
 

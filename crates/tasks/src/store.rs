@@ -400,10 +400,7 @@ pub fn delete_with_event(
         Statement::new("SELECT json, version FROM task_delete($1, $2, $3, $4, $5, $6, $7, $8)")
             .arg(param::text(user))
             .arg(param::uuid(id))
-            .arg(match version {
-                Some(v) => param::int64(v),
-                None => ParameterValue::DbNull,
-            })
+            .arg(param::opt_int64(version))
             .arg(param::text(event.id.to_string()))
             .arg(param::text(event.topic.as_str()))
             .arg(param::text(&event.user_id))
