@@ -361,12 +361,10 @@ def stats_sql():
     return store_sql("pub fn stats_json").replace("$1", ":user")
 
 
+# `list_page` of crates/tasks/src/store.rs: page 1, newest first, no filter.
 LISTING = (
-    "SELECT coalesce('[' || string_agg(p.json, ',' ORDER BY p.n) FILTER (WHERE p.n <= 100) || ']', '[]'), "
-    "count(*) > 100, (array_agg(p.k) FILTER (WHERE p.n = 100))[1], (array_agg(p.id) FILTER (WHERE p.n = 100))[1] "
-    "FROM (SELECT t.api_json AS json, t.created_at AT TIME ZONE 'UTC' AS k, t.id, "
-    "row_number() OVER (ORDER BY t.created_at DESC, t.id DESC) AS n "
-    "FROM tasks t WHERE t.user_id = :user ORDER BY t.created_at DESC, t.id DESC LIMIT 101) AS p")
+    "SELECT json, more, last_instant, last_rank, last_title, last_id FROM task_list_page("
+    ":user, NULL, NULL, NULL, NULL, '{}'::text[], NULL, NULL, 'createdAt', true, NULL, NULL, NULL, NULL, 100)")
 
 GET = "SELECT json, version FROM task_api_json_of(:user, (SELECT id FROM bench_ids WHERE n = :r))"
 

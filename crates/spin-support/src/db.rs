@@ -192,6 +192,10 @@ pub mod param {
         ParameterValue::Int32(value)
     }
 
+    pub fn opt_int32(value: Option<i32>) -> ParameterValue {
+        value.map_or(ParameterValue::DbNull, int32)
+    }
+
     pub fn boolean(value: bool) -> ParameterValue {
         ParameterValue::Boolean(value)
     }

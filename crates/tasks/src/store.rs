@@ -9,10 +9,10 @@
 //! query without rows): a task or NULL, a page as one JSON array, stats as one aggregate.
 //!
 //! The statements of every single-task request (read, read-modify-write, create without a key,
-//! delete, marking events published) and of the stats are PL/pgSQL functions (`0008_*`): Spin
-//! prepares every statement afresh, so PostgreSQL would otherwise parse and plan each of them
-//! per request; a function's statements are planned once per pooled connection, and the
-//! request plans only the call.
+//! delete, marking events published), of the stats (`0008_*`) and of a list page (`0009_*`)
+//! are PL/pgSQL functions: Spin prepares every statement afresh, so PostgreSQL would otherwise
+//! parse and plan each of them per request; a function's statements are planned once per
+//! pooled connection, and the request plans only the call.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -425,62 +425,6 @@ pub struct PageRows {
     pub next: Option<Cursor>,
 }
 
-/// The sort key of a `tasks t` row, as the index of each sort has it.
-fn sort_key_sql(sort_by: SortBy) -> &'static str {
-    match sort_by {
-        SortBy::CreatedAt => "t.created_at",
-        SortBy::UpdatedAt => "t.updated_at",
-        SortBy::DueDate => "t.due_date",
-        SortBy::Priority => "(CASE t.priority WHEN 'low' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END)",
-        SortBy::Title => "(t.title COLLATE task_title)",
-    }
-}
-
-fn direction(order: SortOrder) -> &'static str {
-    match order {
-        SortOrder::Asc => "ASC",
-        SortOrder::Desc => "DESC",
-    }
-}
-
-/// The list order (see `todo_domain::listing`): the key, then the id, both in `order`; tasks
-/// without a due date last in both orders.
-fn order_by_sql(sort_by: SortBy, order: SortOrder) -> String {
-    let o = direction(order);
-    let nulls = if sort_by == SortBy::DueDate {
-        " NULLS LAST"
-    } else {
-        ""
-    };
-    format!("{} {o}{nulls}, t.id {o}", sort_key_sql(sort_by))
-}
-
-/// A condition selecting the rows strictly after `cursor` in its order. A row comparison, so
-/// the index of the sort answers it as a range.
-fn keyset_sql(statement: &mut Statement, cursor: &Cursor) -> String {
-    let cmp = match cursor.sort_order {
-        SortOrder::Asc => ">",
-        SortOrder::Desc => "<",
-    };
-    let id = format!("{}::uuid", statement.bind(param::uuid(cursor.id)));
-    let key = match &cursor.key {
-        CursorKey::Instant(None) => return format!("(t.due_date IS NULL AND t.id {cmp} {id})"),
-        CursorKey::Instant(Some(t)) => {
-            format!("{}::text::timestamptz", statement.bind(param::instant(*t)))
-        }
-        CursorKey::Text(s) => format!("{}::text", statement.bind(param::text(s))),
-        CursorKey::Rank(r) => format!("{}::int4", statement.bind(param::int32(i32::from(*r)))),
-    };
-    let row = format!(
-        "({}, t.id) {cmp} ({key}, {id})",
-        sort_key_sql(cursor.sort_by)
-    );
-    match cursor.sort_by {
-        SortBy::DueDate => format!("(t.due_date IS NULL OR {row})"),
-        _ => row,
-    }
-}
-
 /// `%search%` for `ILIKE ... ESCAPE '\'`, with `\`, `%`, `_` in `search` escaped (so they are
 /// matched literally).
 pub fn like_pattern(search: &str) -> String {
@@ -496,67 +440,51 @@ pub fn like_pattern(search: &str) -> String {
     out
 }
 
-/// The `WHERE` of a list query for `user` (the cursor included).
-fn list_conditions(statement: &mut Statement, user: &str, query: &ListQuery) -> Vec<String> {
-    let mut conditions = vec![format!("t.user_id = {}", statement.bind(param::text(user)))];
-    if let Some(status) = query.status {
-        let status = statement.bind(param::text(status.as_str()));
-        conditions.push(format!("t.status = {status}"));
-    }
-    if let Some(priority) = query.priority {
-        let priority = statement.bind(param::text(priority.as_str()));
-        conditions.push(format!("t.priority = {priority}"));
-    }
-    if let Some(category) = query.category {
-        let category = statement.bind(param::text(category.as_str()));
-        conditions.push(format!("t.category = {category}"));
-    }
-    if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
-        let pattern = statement.bind(param::text(like_pattern(search)));
-        conditions.push(format!(
-            "(t.title ILIKE {pattern} ESCAPE '\\' OR t.description ILIKE {pattern} ESCAPE '\\')"
-        ));
-    }
-    if !query.tags.is_empty() {
-        let tags = statement.bind(param::text_array(&query.tags));
-        conditions.push(format!("t.tags @> {tags}::text[]"));
-    }
-    if let Some(before) = query.due_before {
-        let before = statement.bind(param::instant(before));
-        conditions.push(format!("t.due_date <= {before}::text::timestamptz"));
-    }
-    if let Some(after) = query.due_after {
-        let after = statement.bind(param::instant(after));
-        conditions.push(format!("t.due_date >= {after}::text::timestamptz"));
-    }
-    if let Some(cursor) = &query.cursor {
-        conditions.push(keyset_sql(statement, cursor));
-    }
-    conditions
-}
-
 /// One page of `user`'s tasks for `query`, in one row: the JSON array of up to `limit` tasks,
 /// whether another task follows, and the last task's sort key and id (for the next cursor).
+/// One call of `task_list_page` (`migrations/0009_*.sql`), whose statement for each sort,
+/// direction and kind of cursor is planned once per connection; the order and the keyset
+/// condition are those of `todo_domain::listing`.
 pub fn list_page(db: &Db, user: &str, query: &ListQuery) -> Result<PageRows, DbError> {
-    let mut statement = Statement::default();
-    let conditions = list_conditions(&mut statement, user, query).join(" AND ");
-    let order = order_by_sql(query.sort_by, query.sort_order);
-    let key = match query.sort_by {
-        SortBy::CreatedAt | SortBy::UpdatedAt | SortBy::DueDate => {
-            format!("{} AT TIME ZONE 'UTC'", sort_key_sql(query.sort_by))
+    let (after_instant, after_rank, after_title, after_id) = match &query.cursor {
+        None => (None, None, None, None),
+        Some(cursor) => {
+            let (instant, rank, title) = match &cursor.key {
+                CursorKey::Instant(t) => (*t, None, None),
+                CursorKey::Rank(r) => (None, Some(i32::from(*r)), None),
+                CursorKey::Text(s) => (None, None, Some(s.as_str())),
+            };
+            (instant, rank, title, Some(cursor.id))
         }
-        SortBy::Priority | SortBy::Title => sort_key_sql(query.sort_by).to_string(),
     };
-    let limit = query.limit;
-    statement.sql = format!(
-        "SELECT coalesce('[' || string_agg(p.json, ',' ORDER BY p.n) FILTER (WHERE p.n <= {limit}) || ']', '[]'), \
-                count(*) > {limit}, \
-                (array_agg(p.k) FILTER (WHERE p.n = {limit}))[1], \
-                (array_agg(p.id) FILTER (WHERE p.n = {limit}))[1] \
-         FROM (SELECT t.api_json AS json, {key} AS k, t.id, row_number() OVER (ORDER BY {order}) AS n \
-               FROM tasks t WHERE {conditions} ORDER BY {order} LIMIT {}) AS p",
-        limit + 1
-    );
+    let limit = i32::try_from(query.limit).unwrap_or(i32::MAX);
+    let statement = Statement::new(
+        "SELECT json, more, last_instant, last_rank, last_title, last_id FROM task_list_page(\
+         $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::text::timestamptz, \
+         $8::text::timestamptz, $9::text, $10::bool, $11::text::timestamptz, $12::int4, $13::text, \
+         $14::uuid, $15::int4)",
+    )
+    .arg(param::text(user))
+    .arg(param::opt_text(query.status.map(|s| s.as_str())))
+    .arg(param::opt_text(query.priority.map(|p| p.as_str())))
+    .arg(param::opt_text(query.category.map(|c| c.as_str())))
+    .arg(param::opt_text(
+        query
+            .search
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(like_pattern),
+    ))
+    .arg(param::text_array(&query.tags))
+    .arg(param::opt_instant(query.due_before))
+    .arg(param::opt_instant(query.due_after))
+    .arg(param::text(query.sort_by.as_str()))
+    .arg(param::boolean(query.sort_order == SortOrder::Desc))
+    .arg(param::opt_instant(after_instant))
+    .arg(param::opt_int32(after_rank))
+    .arg(param::opt_text(after_title))
+    .arg(param::opt_uuid(after_id))
+    .arg(param::int32(limit));
     let row = db.query_row(&statement)?;
     let json = row.text(0)?;
     if !row.boolean(1)? {
@@ -567,12 +495,12 @@ pub fn list_page(db: &Db, user: &str, query: &ListQuery) -> Result<PageRows, DbE
             CursorKey::Instant(row.opt_instant(2)?)
         }
         SortBy::Priority => {
-            CursorKey::Rank(i16::try_from(row.int(2)?).map_err(|e| DbError::Decode {
-                column: 2,
+            CursorKey::Rank(i16::try_from(row.int(3)?).map_err(|e| DbError::Decode {
+                column: 3,
                 detail: e.to_string(),
             })?)
         }
-        SortBy::Title => CursorKey::Text(row.text(2)?),
+        SortBy::Title => CursorKey::Text(row.text(4)?),
     };
     Ok(PageRows {
         json,
@@ -580,7 +508,7 @@ pub fn list_page(db: &Db, user: &str, query: &ListQuery) -> Result<PageRows, DbE
             sort_by: query.sort_by,
             sort_order: query.sort_order,
             key,
-            id: row.uuid(3)?,
+            id: row.uuid(5)?,
         }),
     })
 }
@@ -597,57 +525,6 @@ pub fn stats_json(db: &Db, user: &str) -> Result<String, DbError> {
 mod tests {
     use super::*;
     use todo_domain::task::parse_instant;
-
-    fn cursor(sort_by: SortBy, sort_order: SortOrder, key: CursorKey) -> Cursor {
-        Cursor {
-            sort_by,
-            sort_order,
-            key,
-            id: Uuid::nil(),
-        }
-    }
-
-    #[test]
-    fn order_and_keyset_follow_the_index_of_each_sort() {
-        assert_eq!(
-            order_by_sql(SortBy::DueDate, SortOrder::Desc),
-            "t.due_date DESC NULLS LAST, t.id DESC"
-        );
-        assert_eq!(
-            order_by_sql(SortBy::Title, SortOrder::Asc),
-            "(t.title COLLATE task_title) ASC, t.id ASC"
-        );
-        let t = parse_instant("2026-01-01T08:00:00Z").unwrap();
-        let mut st = Statement::default();
-        let c = cursor(
-            SortBy::CreatedAt,
-            SortOrder::Desc,
-            CursorKey::Instant(Some(t)),
-        );
-        assert_eq!(
-            keyset_sql(&mut st, &c),
-            "(t.created_at, t.id) < ($2::text::timestamptz, $1::uuid)"
-        );
-        let mut st = Statement::default();
-        let c = cursor(SortBy::DueDate, SortOrder::Asc, CursorKey::Instant(Some(t)));
-        assert_eq!(
-            keyset_sql(&mut st, &c),
-            "(t.due_date IS NULL OR (t.due_date, t.id) > ($2::text::timestamptz, $1::uuid))"
-        );
-        let mut st = Statement::default();
-        let c = cursor(SortBy::DueDate, SortOrder::Desc, CursorKey::Instant(None));
-        assert_eq!(
-            keyset_sql(&mut st, &c),
-            "(t.due_date IS NULL AND t.id < $1::uuid)"
-        );
-        assert_eq!(st.params.len(), 1, "no key is bound for a missing due date");
-        let mut st = Statement::default();
-        let c = cursor(SortBy::Title, SortOrder::Asc, CursorKey::Text("a".into()));
-        assert_eq!(
-            keyset_sql(&mut st, &c),
-            "((t.title COLLATE task_title), t.id) > ($2::text, $1::uuid)"
-        );
-    }
 
     #[test]
     fn search_patterns_match_their_text_literally() {
