@@ -16,8 +16,13 @@
 -- product of their estimates is about one row and the planner would then prefer reading every
 -- task of the table and sorting them (measured: 23 tx/s). `enable_sort = off` rules that out:
 -- the plan walks the user's index of the sort in order and stops after `p_limit + 1` matching
--- tasks, which is what keyset paging is for. (The due date descending, nulls last, has no index
--- order and is sorted, as before.)
+-- tasks, which is what keyset paging is for. The due date puts tasks without one last in both
+-- directions, which no index order gives in the descending one, so its statements read the
+-- dated and the undated tasks as two index ranges and sort those (at most two pages; see
+-- below). Such a plan carries the penalty of `enable_sort = off` in its cost, far beyond the
+-- JIT thresholds, and compiling took longer than running (358 ms for a 1 ms page), hence
+-- `jit = off`; a page is never worth parallel workers either.
+-- tests/e2e/tests/api/list_plans.rs checks every statement's plan.
 --
 -- Returns one row (never zero: Spin 4.0.0-4.0.2 never answer a query without rows): the JSON
 -- array of up to `p_limit` tasks, whether more follow, and the last task's sort key (in the
@@ -36,16 +41,33 @@ CREATE FUNCTION task_list_sort_key(p_sort text) RETURNS text
 DO $generate$
 DECLARE
     branches text := '';
+    -- The filters, the same in every statement.
+    filters text := $filters$t.user_id = p_user
+                   AND (p_status IS NULL OR t.status = p_status)
+                   AND (p_priority IS NULL OR t.priority = p_priority)
+                   AND (p_category IS NULL OR t.category = p_category)
+                   AND (p_pattern IS NULL OR t.title ILIKE p_pattern ESCAPE '\'
+                        OR t.description ILIKE p_pattern ESCAPE '\')
+                   AND (cardinality(p_tags) = 0 OR t.tags @> p_tags)
+                   AND (p_due_before IS NULL OR t.due_date <= p_due_before)
+                   AND (p_due_after IS NULL OR t.due_date >= p_due_after)$filters$;
+    -- One row from the page's rows `p` (json, k, id, n = the position in the page's order).
+    page text := $page$
+        SELECT coalesce('[' || string_agg(p.json, ',' ORDER BY p.n) FILTER (WHERE p.n <= p_limit) || ']', '[]'),
+               count(*) > p_limit,
+               (array_agg(p.k) FILTER (WHERE p.n = p_limit))[1],
+               (array_agg(p.id) FILTER (WHERE p.n = p_limit))[1]
+          INTO json, more, %s, last_id
+          FROM (%s) AS p;$page$;
     sort text;
     descending boolean;
     after text;
     key text;
     direction text;
     cmp text;
-    nulls text;
     key_out text;
     after_key text;
-    keyset text;
+    rows text;
 BEGIN
     FOREACH sort IN ARRAY ARRAY['createdAt', 'updatedAt', 'dueDate', 'priority', 'title'] LOOP
         key := task_list_sort_key(sort);
@@ -60,48 +82,60 @@ BEGIN
         FOREACH descending IN ARRAY ARRAY[false, true] LOOP
             direction := CASE WHEN descending THEN 'DESC' ELSE 'ASC' END;
             cmp := CASE WHEN descending THEN '<' ELSE '>' END;
-            -- Tasks without a due date come last in both directions.
-            nulls := CASE WHEN sort = 'dueDate' THEN ' NULLS LAST' ELSE '' END;
             FOREACH after IN ARRAY CASE WHEN sort = 'dueDate'
                     THEN ARRAY['none', 'key', 'no key'] ELSE ARRAY['none', 'key'] END LOOP
-                keyset := CASE
-                    WHEN after = 'none' THEN 'true'
-                    WHEN after = 'no key' THEN format('(t.due_date IS NULL AND t.id %s p_after_id)', cmp)
-                    WHEN sort = 'dueDate' THEN format(
-                        '(t.due_date IS NULL OR (t.due_date, t.id) %s (p_after_instant, p_after_id))', cmp)
-                    ELSE format('(%s, t.id) %s (%s, p_after_id)', key, cmp, after_key) END;
-                branches := branches || format($branch$
-    ELSIF p_sort = %L AND p_descending = %L AND %s THEN
-        SELECT coalesce('[' || string_agg(p.json, ',' ORDER BY p.n) FILTER (WHERE p.n <= p_limit) || ']', '[]'),
-               count(*) > p_limit,
-               (array_agg(p.k) FILTER (WHERE p.n = p_limit))[1],
-               (array_agg(p.id) FILTER (WHERE p.n = p_limit))[1]
-          INTO json, more, %s, last_id
-          FROM (SELECT t.api_json AS json, %s AS k, t.id,
-                       row_number() OVER (ORDER BY %s %s%s, t.id %s) AS n
+                IF sort <> 'dueDate' THEN
+                    -- The index of the sort, read in order from the cursor on.
+                    rows := format($rows$SELECT t.api_json AS json, %1$s AS k, t.id,
+                       row_number() OVER (ORDER BY %2$s %3$s, t.id %3$s) AS n
                   FROM tasks t
-                 WHERE t.user_id = p_user
-                   AND (p_status IS NULL OR t.status = p_status)
-                   AND (p_priority IS NULL OR t.priority = p_priority)
-                   AND (p_category IS NULL OR t.category = p_category)
-                   AND (p_pattern IS NULL OR t.title ILIKE p_pattern ESCAPE '\'
-                        OR t.description ILIKE p_pattern ESCAPE '\')
-                   AND (cardinality(p_tags) = 0 OR t.tags @> p_tags)
-                   AND (p_due_before IS NULL OR t.due_date <= p_due_before)
-                   AND (p_due_after IS NULL OR t.due_date >= p_due_after)
-                   AND %s
-                 ORDER BY %s %s%s, t.id %s
-                 LIMIT p_limit + 1) AS p;$branch$,
+                 WHERE %4$s
+                   AND %5$s
+                 ORDER BY %2$s %3$s, t.id %3$s
+                 LIMIT p_limit + 1$rows$,
+                        CASE WHEN key_out = 'last_instant' THEN key || ' AT TIME ZONE ''UTC''' ELSE key END,
+                        key, direction, filters,
+                        CASE WHEN after = 'none' THEN 'true'
+                            ELSE format('(%s, t.id) %s (%s, p_after_id)', key, cmp, after_key) END);
+                ELSE
+                    -- Tasks without a due date come last in both directions, which no index
+                    -- order gives for the descending one (a backward scan puts NULLs first),
+                    -- and a condition "NULL or after the cursor" is no index range. So: the
+                    -- dated tasks from the index of due dates (the cursor as a range), then
+                    -- the undated ones from the same index (`due_date IS NULL`, so in id order),
+                    -- at most one page of each, and the page from those.
+                    rows := format($rows$SELECT u.json, u.k, u.id,
+                       row_number() OVER (ORDER BY u.due %1$s NULLS LAST, u.id %1$s) AS n
+                  FROM ((SELECT t.api_json AS json, t.due_date AT TIME ZONE 'UTC' AS k, t.id, t.due_date AS due
+                           FROM tasks t
+                          WHERE %2$s
+                            AND %3$s
+                          ORDER BY t.due_date %1$s, t.id %1$s
+                          LIMIT p_limit + 1)
+                        UNION ALL
+                        (SELECT t.api_json, NULL::timestamp, t.id, NULL::timestamptz
+                           FROM tasks t
+                          WHERE %2$s
+                            AND t.due_date IS NULL AND %4$s
+                          ORDER BY t.due_date %1$s, t.id %1$s
+                          LIMIT p_limit + 1)) AS u
+                 ORDER BY u.due %1$s NULLS LAST, u.id %1$s
+                 LIMIT p_limit + 1$rows$,
+                        direction, filters,
+                        CASE after
+                            WHEN 'none' THEN 't.due_date IS NOT NULL'
+                            WHEN 'key' THEN format('(t.due_date, t.id) %s (p_after_instant, p_after_id)', cmp)
+                            ELSE 'false' END,
+                        CASE WHEN after = 'no key' THEN format('t.id %s p_after_id', cmp) ELSE 'true' END);
+                END IF;
+                branches := branches || format($branch$
+    ELSIF p_sort = %L AND p_descending = %L AND %s THEN%s$branch$,
                     sort, descending,
                     CASE after
                         WHEN 'none' THEN 'p_after_id IS NULL'
                         WHEN 'key' THEN format('p_after_id IS NOT NULL AND %s IS NOT NULL', after_key)
                         ELSE 'p_after_id IS NOT NULL AND p_after_instant IS NULL' END,
-                    key_out,
-                    CASE WHEN key_out = 'last_instant' THEN key || ' AT TIME ZONE ''UTC''' ELSE key END,
-                    key, direction, nulls, direction,
-                    keyset,
-                    key, direction, nulls, direction);
+                    format(page, key_out, rows));
             END LOOP;
         END LOOP;
     END LOOP;
@@ -116,6 +150,8 @@ CREATE FUNCTION task_list_page(
     LANGUAGE plpgsql STABLE
     SET plan_cache_mode = force_generic_plan
     SET enable_sort = off
+    SET max_parallel_workers_per_gather = 0
+    SET jit = off
     AS $body$
 BEGIN
     IF p_limit IS NULL OR p_limit < 1 THEN

@@ -5,6 +5,7 @@ mod auth;
 mod delete_event;
 mod events;
 mod http_conventions;
+mod list_plans;
 mod listing;
 mod notifications_audit;
 mod one_row_reads;
