@@ -591,6 +591,7 @@ def parse_auth(value):
 
 
 def main():
+    global PG_OPTS
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 s per measurement, 4 connections, 300 tasks, no helper scripts")
@@ -606,6 +607,9 @@ def main():
     ap.add_argument("--events", dest="events", action="store_true", default=None,
                     help="run the event benchmarks (bench/realtime.sh, consumers.sh, reminders.sh); default: on unless --quick")
     ap.add_argument("--no-events", dest="events", action="store_false")
+    ap.add_argument("--durable", action="store_true",
+                    help="run PostgreSQL with its default synchronous_commit=on (every commit waits for its WAL "
+                         "flush, as in production) instead of off")
     ap.add_argument("--rounds", type=int, default=1,
                     help="measure each scenario, connection count and auth mode this many times, the modes "
                          "alternating, and report the mean (default 1): steadier ratios on a busy machine")
@@ -646,6 +650,9 @@ def main():
               "generator": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0:1],
               "scenarios": {}, "host_overhead": {}, "events": {}, "notes": []}
 
+    if a.durable:
+        PG_OPTS = "-c synchronous_commit=on"
+    result["postgresql_options"] = PG_OPTS
     infra = Infra(work)
     jwks_server = None
     try:

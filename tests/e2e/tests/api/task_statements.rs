@@ -268,6 +268,57 @@ async fn events_mark_published_marks_each_event_once() {
     assert_eq!(row.get::<_, i32>(1), 1);
 }
 
+async fn synchronous_commit(client: &Client) -> String {
+    client
+        .query_one("SELECT current_setting('synchronous_commit')", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// The mark's own transaction does not wait for its WAL flush (migrations/0010_*), and the
+/// setting ends with that transaction: the change before it, and whatever the pooled
+/// connection runs next, commit durably.
+#[tokio::test]
+async fn events_mark_published_commits_asynchronously_in_its_own_transaction_only() {
+    let event = Uuid::now_v7();
+    let (_db, client, _) = with_one_task(event).await;
+    // PostgreSQL's default (the test cluster runs with it off, for speed).
+    client
+        .batch_execute("SET synchronous_commit = on")
+        .await
+        .unwrap();
+    let durable = synchronous_commit(&client).await;
+    client.batch_execute("BEGIN").await.unwrap();
+    client
+        .query_one(
+            "SELECT events_mark_published($1)",
+            &[&vec![event.to_string()]],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        synchronous_commit(&client).await,
+        "off",
+        "for the mark's transaction"
+    );
+    client.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        synchronous_commit(&client).await,
+        durable,
+        "and not after it"
+    );
+    // In autocommit, as the components call it.
+    client
+        .query_one(
+            "SELECT events_mark_published($1)",
+            &[&vec![event.to_string()]],
+        )
+        .await
+        .unwrap();
+    assert_eq!(synchronous_commit(&client).await, durable);
+}
+
 #[tokio::test]
 async fn task_delete_writes_its_event_only_when_it_deleted() {
     let (_db, client, id) = with_one_task(Uuid::now_v7()).await;
