@@ -4,6 +4,7 @@
 //! the optional filters estimates about one row, and without the function's settings the
 //! planner would then read and sort every task, or spend more compiling the statement (JIT)
 //! than running it; the results would be the same, only slower, so only the plans show it.
+//! A tags filter is planned per call instead, and finds a rare tag through its GIN index.
 
 use std::sync::{Arc, Mutex};
 
@@ -57,6 +58,7 @@ async fn every_list_statement_reads_one_page_from_an_index_without_jit() {
                     timestamptz '2026-01-01' + n * interval '1 minute', \
                     timestamptz '2026-01-01' + n * interval '1 minute', md5('task' || n)::uuid, '{{a}}' \
              FROM generate_series(1, 1800) AS n; \
+             UPDATE tasks SET tags = '{{a,rare}}' WHERE id IN (md5('task3')::uuid, md5('task6')::uuid); \
              ANALYZE tasks; \
              LOAD 'auto_explain'; \
              SET auto_explain.log_min_duration = 0; \
@@ -144,4 +146,25 @@ async fn every_list_statement_reads_one_page_from_an_index_without_jit() {
         }
     }
     assert_eq!(statements, 22, "every statement of the function");
+
+    // A tags filter is planned per call (EXECUTE), with the tags' statistics: a rare tag is
+    // looked up in its GIN index rather than by reading the user's tasks.
+    let rare: Vec<String> = vec!["rare".into()];
+    logs.lock().unwrap().clear();
+    let page = client
+        .query_one(
+            "SELECT json FROM task_list_page($1, NULL, NULL, NULL, NULL, $2, NULL, NULL, \
+             'createdAt', true, NULL, NULL, NULL, NULL, 10)",
+            &[&USER, &rare],
+        )
+        .await
+        .unwrap();
+    let json: Value = serde_json::from_str(page.get(0)).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2, "{json}");
+    let logs = logs.lock().unwrap();
+    assert!(
+        logs.iter()
+            .any(|log| log.contains("\"Index Name\": \"tasks_tags\"")),
+        "{logs:?}"
+    );
 }
