@@ -12,7 +12,7 @@
 //!
 //! The next due date comes from `todo_domain::recurrence` (anchored to the series, in the
 //! task's time zone; no successor after `recurringEndDate`). The successor and its own
-//! `task-created` event are written in ONE statement, together with a row in
+//! `task-created` event are written in ONE transaction (`task_insert_successor`), with a row in
 //! `recurrence_successors (series_id, occurrence_index)`: that primary key (and the tasks'
 //! `UNIQUE (series_id, occurrence_index)`) makes the successor exactly-once however often and
 //! by however many replicas the completion is delivered, and because the marker row outlives
@@ -25,7 +25,7 @@
 
 use spin_sdk::redis_component;
 use spin_support::consumer::{consume, Handled};
-use spin_support::db::{param, Db, DbError, Statement};
+use spin_support::db::{Db, DbError};
 use spin_support::outbox;
 use todo_domain::event::{self, EventEnvelope, Topic};
 use todo_domain::recurrence;
@@ -115,26 +115,10 @@ fn create_successor(completion: &EventEnvelope, task_id: Uuid) -> Result<Outcome
     let created =
         event::task_created(&stored.task, &completion.correlation_id).with_source(SERVICE);
 
-    let mut statement = Statement::default();
-    let marker = format!(
-        "INSERT INTO recurrence_successors (series_id, occurrence_index, task_id) \
-         VALUES ({}::uuid, {}::int4, {}::uuid) ON CONFLICT DO NOTHING RETURNING 1",
-        statement.bind(param::uuid(stored.series_id)),
-        statement.bind(param::int32(stored.task.occurrence_index)),
-        statement.bind(param::uuid(stored.task.id)),
-    );
-    let insert = store::insert_task_sql(&mut statement, &stored, Some("marker"));
-    let written = store::write_with_events(
-        &db,
-        statement,
-        &format!("marker AS ({marker}), "),
-        &insert,
-        std::slice::from_ref(&created),
-        "",
-    );
+    let written = store::insert_successor_with_events(&db, &stored, std::slice::from_ref(&created));
     match written {
-        Ok((true, _)) => {}
-        Ok((false, _)) => return Ok(Outcome::AlreadyCreated),
+        Ok(true) => {}
+        Ok(false) => return Ok(Outcome::AlreadyCreated),
         // The tasks' own UNIQUE (series_id, occurrence_index): created by a concurrent replica.
         Err(DbError::UniqueViolation(_)) => return Ok(Outcome::AlreadyCreated),
         Err(e) => return Err(e),

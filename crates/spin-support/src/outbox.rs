@@ -1,42 +1,12 @@
-//! The transactional outbox: every state change writes its events in the same statement
-//! (a CTE added to the change), and after the commit the events are published on their Redis
-//! channels and marked published. A failed publish is only logged: the `events` row stays
-//! unpublished and the outbox relay delivers it.
+//! The transactional outbox: every state change writes its events in the same transaction
+//! (the PL/pgSQL function of the change calls `events_append`), and after the commit the
+//! events are published on their Redis channels and marked published. A failed publish is
+//! only logged: the `events` row stays unpublished and the outbox relay delivers it.
 
 use todo_domain::event::EventEnvelope;
 
 use crate::db::{param, Db, Statement};
 use crate::log::note;
-
-/// A CTE body inserting `events` when the CTE named `changed` produced a row:
-/// `events_sql(&mut st, "changed", &events)` gives
-/// `INSERT INTO events (...) SELECT ... WHERE EXISTS (SELECT 1 FROM changed) RETURNING id`.
-pub fn insert_events_sql(
-    statement: &mut Statement,
-    changed: &str,
-    events: &[EventEnvelope],
-) -> String {
-    let rows: Vec<String> = events
-        .iter()
-        .map(|event| {
-            format!(
-                "({}::uuid, {}::text, {}::text, {}::text, {}::jsonb)",
-                statement.bind(param::uuid(event.id)),
-                statement.bind(param::text(event.topic.as_str())),
-                statement.bind(param::text(&event.user_id)),
-                statement.bind(param::text(&event.subject)),
-                statement.bind(param::jsonb(&event.to_json())),
-            )
-        })
-        .collect();
-    format!(
-        "INSERT INTO events (id, topic, user_id, subject, payload) \
-         SELECT v.id, v.topic, v.user_id, v.subject, v.payload \
-         FROM (VALUES {}) AS v(id, topic, user_id, subject, payload) \
-         WHERE EXISTS (SELECT 1 FROM {changed}) RETURNING id",
-        rows.join(", ")
-    )
-}
 
 /// The five array arguments of `events_append` (`migrations/0008_*.sql`) for `events`, in
 /// order: ids, topics, user ids, subjects, payloads (JSON text).

@@ -3,8 +3,8 @@
 //!
 //! Each operation takes input the domain has already validated (`todo_domain::input`,
 //! `todo_domain::listing`), is scoped to its [`Caller`], writes a change together with its
-//! outbox events in one statement (all SQL lives in [`store`]; reads answer PostgreSQL's own
-//! JSON, in one row), publishes the events once the statement committed, and
+//! outbox events in one transaction (all SQL lives in [`store`]; reads answer PostgreSQL's own
+//! JSON, in one row), publishes the events once the change committed, and
 //! answers with a domain result or a [`TaskError`]. Mapping a `TaskError` to HTTP happens in
 //! one place ([`From<TaskError> for ApiError`](spin_support::http::ApiError)); other front
 //! doors use [`TaskError::detail`] for the same words.

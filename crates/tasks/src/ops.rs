@@ -1,5 +1,5 @@
-//! The operations. Each change and its events are one statement; the events are published
-//! after it committed.
+//! The operations. Each change and its events are one transaction (one call of a PL/pgSQL
+//! function of `store`); the events are published after it committed.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};

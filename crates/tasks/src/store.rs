@@ -17,7 +17,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
-use spin_support::db::{param, Db, DbError, ParameterValue, Row, Statement};
+use spin_support::db::{param, Db, DbError, ParameterValue, Statement};
 use todo_domain::event::EventEnvelope;
 use todo_domain::listing::{Cursor, CursorKey, ListQuery, SortBy, SortOrder};
 use todo_domain::task::{
@@ -187,54 +187,19 @@ fn described_columns(task: &Task) -> [ParameterValue; 5] {
     ]
 }
 
-/// The SQL types of [`task_columns`], for the casts of [`insert_task_sql`].
-const TASK_COLUMN_TYPES: [&str; 22] = [
-    "uuid",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text::timestamptz",
-    "text::timestamptz",
-    "text::timestamptz",
-    "text::timestamptz",
-    "text",
-    "text::timestamptz",
-    "uuid",
-    "text::timestamptz",
-    "bool",
-    "text[]",
-    "text",
-    "int8",
-    "int4",
-    "uuid",
-    "text::timestamptz",
-];
-
-/// `INSERT INTO tasks ... RETURNING id` for `stored`, a CTE body. With `guard`, the row is
-/// only inserted when the CTE of that name produced a row (idempotent create).
-pub fn insert_task_sql(
+/// The arguments of `task_insert` (`migrations/0008_*.sql`), and of the functions around it
+/// (`0011_*`), for `stored` and its `events`: every column, then the five event arrays.
+fn insert_args(
     statement: &mut Statement,
     stored: &StoredTask,
-    guard: Option<&str>,
-) -> String {
-    let values: Vec<String> = task_columns(stored)
+    events: &[EventEnvelope],
+) -> Vec<String> {
+    let mut args: Vec<String> = task_columns(stored)
         .into_iter()
-        .zip(TASK_COLUMN_TYPES)
-        .map(|(value, ty)| format!("{}::{ty}", statement.bind(value)))
+        .map(|value| statement.bind(value))
         .collect();
-    let guard = guard.map_or(String::new(), |g| {
-        format!(" WHERE EXISTS (SELECT 1 FROM {g})")
-    });
-    format!(
-        "INSERT INTO tasks (id, user_id, title, description, priority, category, status, due_date, \
-         created_at, updated_at, completed_at, recurring_rule, recurring_end_date, parent_task_id, \
-         reminder_at, reminder_sent, tags, time_zone, version, occurrence_index, series_id, series_anchor) \
-         SELECT {}{guard} RETURNING id",
-        values.join(", ")
-    )
+    args.extend(spin_support::outbox::event_array_args(statement, events));
+    args
 }
 
 /// Writes every mutable column of `task` if its row is still at `expected_version`
@@ -276,26 +241,6 @@ pub fn update_with_events(
     db.query_row(&statement)?.boolean(0)
 }
 
-/// Runs `change` (a CTE body in `statement` returning the id of the row it wrote) with the
-/// insert of `events` as one statement, `prefix` being CTEs it refers to. The one row holds
-/// whether the change wrote its row, followed by `extra` columns (a select list).
-pub fn write_with_events(
-    db: &Db,
-    mut statement: Statement,
-    prefix: &str,
-    change: &str,
-    events: &[EventEnvelope],
-    extra: &str,
-) -> Result<(bool, Row), DbError> {
-    let insert_events = spin_support::outbox::insert_events_sql(&mut statement, "changed", events);
-    statement.sql = format!(
-        "WITH {prefix}changed AS ({change}), ev AS ({insert_events}) \
-         SELECT (SELECT count(*) FROM changed)::int8{extra}"
-    );
-    let row = db.query_row(&statement)?;
-    Ok((row.int(0)? == 1, row))
-}
-
 /// A create's key: `Idempotency-Key` and the hash of the body it came with.
 pub struct IdempotencyKey<'a> {
     pub key: &'a str,
@@ -309,9 +254,9 @@ pub struct FirstResponse {
     pub body: Value,
 }
 
-/// Inserts `stored` with `events` in one statement. With a key, the task is only inserted if
-/// the key is new; otherwise the same statement reads the key's first response (`Err` of the
-/// outcome), unless that response committed after the statement began (then it is read again).
+/// Inserts `stored` with `events` in one transaction: one call of `task_insert`
+/// (`migrations/0008_*.sql`). With a key, of `task_insert_once` (`0011_*`): the task is only
+/// inserted if the key is new; otherwise the outcome is the key's first response (`Err`).
 pub fn insert_with_events(
     db: &Db,
     stored: &StoredTask,
@@ -320,51 +265,28 @@ pub fn insert_with_events(
 ) -> Result<Result<(), FirstResponse>, DbError> {
     let mut statement = Statement::default();
     let Some(key) = key else {
-        let mut placeholders = task_columns(stored)
-            .into_iter()
-            .map(|value| statement.bind(value))
-            .collect::<Vec<_>>();
-        placeholders.extend(spin_support::outbox::event_array_args(
-            &mut statement,
-            events,
-        ));
-        statement.sql = format!("SELECT task_insert({})", placeholders.join(", "));
+        let args = insert_args(&mut statement, stored, events);
+        statement.sql = format!("SELECT task_insert({})", args.join(", "));
         db.query_row(&statement)?;
         return Ok(Ok(()));
     };
-    let user = statement.bind(param::text(&stored.task.user_id));
-    let key_param = statement.bind(param::text(key.key));
-    let key_cte = format!(
-        "idem AS (INSERT INTO idempotency_keys (user_id, key, request_hash, task_id, status_code, response) \
-         VALUES ({user}::text, {key_param}::text, {}::text, {}::uuid, 201, {}::jsonb) \
-         ON CONFLICT (user_id, key) DO NOTHING RETURNING task_id), ",
+    let mut args = vec![
+        statement.bind(param::text(key.key)),
         statement.bind(param::text(key.request_hash)),
-        statement.bind(param::uuid(stored.task.id)),
         statement.bind(param::jsonb(&stored.task.to_json())),
+    ];
+    args.extend(insert_args(&mut statement, stored, events));
+    statement.sql = format!(
+        "SELECT inserted, first_response FROM task_insert_once({})",
+        args.join(", ")
     );
-    let insert = insert_task_sql(&mut statement, stored, Some("idem"));
-    let first = format!(
-        ", (SELECT json_build_array(k.request_hash, k.status_code, k.response)::text \
-         FROM idempotency_keys k WHERE k.user_id = {user}::text AND k.key = {key_param}::text)"
-    );
-    let (written, row) = write_with_events(db, statement, &key_cte, &insert, events, &first)?;
-    if written {
+    let row = db.query_row(&statement)?;
+    if row.boolean(0)? {
         return Ok(Ok(()));
     }
-    let first = match row.opt_text(1)? {
-        Some(first) => first,
-        None => {
-            let again = Statement::new(
-                "SELECT (SELECT json_build_array(request_hash, status_code, response)::text \
-                 FROM idempotency_keys WHERE user_id = $1 AND key = $2)",
-            )
-            .arg(param::text(&stored.task.user_id))
-            .arg(param::text(key.key));
-            db.query_row(&again)?
-                .opt_text(0)?
-                .ok_or_else(|| DbError::Query("idempotency key vanished".into()))?
-        }
-    };
+    let first = row
+        .opt_text(1)?
+        .ok_or_else(|| DbError::Query("idempotency key vanished".into()))?;
     let (request_hash, status, body): (String, u16, Value) =
         serde_json::from_str(&first).map_err(|e| DbError::Decode {
             column: 1,
@@ -375,6 +297,20 @@ pub fn insert_with_events(
         status,
         body,
     }))
+}
+
+/// Inserts `stored`, the successor of a completed recurring occurrence, with `events`, unless
+/// that occurrence's successor was created before (then `false`, and nothing is written): one
+/// call of `task_insert_successor` (`migrations/0011_*.sql`).
+pub fn insert_successor_with_events(
+    db: &Db,
+    stored: &StoredTask,
+    events: &[EventEnvelope],
+) -> Result<bool, DbError> {
+    let mut statement = Statement::default();
+    let args = insert_args(&mut statement, stored, events);
+    statement.sql = format!("SELECT task_insert_successor({})", args.join(", "));
+    db.query_row(&statement)?.boolean(0)
 }
 
 /// What [`delete_with_event`] found.
@@ -532,7 +468,7 @@ mod tests {
     }
 
     #[test]
-    fn every_column_of_an_insert_has_its_cast() {
+    fn an_insert_passes_every_column_then_the_five_event_arrays() {
         let stored = decode_record(serde_json::json!({
             "id": "0190b9a4-0000-7000-8000-000000000001", "user_id": "u1", "title": "T",
             "description": null, "priority": "high", "category": "work", "status": "pending",
@@ -544,11 +480,12 @@ mod tests {
             "series_id": "0190b9a4-0000-7000-8000-000000000001", "series_anchor": null,
         }))
         .unwrap();
-        assert_eq!(task_columns(&stored).len(), TASK_COLUMN_TYPES.len());
         let mut statement = Statement::default();
-        let sql = insert_task_sql(&mut statement, &stored, None);
-        assert_eq!(statement.params.len(), 22);
-        assert!(sql.contains("$22::text::timestamptz RETURNING id"), "{sql}");
+        let args = insert_args(&mut statement, &stored, &[]);
+        // task_insert(22 columns, 5 event arrays)
+        assert_eq!(args.len(), 27);
+        assert_eq!(statement.params.len(), 27);
+        assert_eq!(args[26], "$27");
     }
 
     #[test]

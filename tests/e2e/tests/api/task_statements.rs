@@ -1,10 +1,13 @@
-//! The PL/pgSQL functions every task request calls (`migrations/0008_*.sql`), called directly
-//! with the argument types the components bind: a write that lost its version race writes no
-//! event, events keep their order, a failed insert leaves nothing behind, and every read
-//! returns exactly one row (NULLs for a task that is missing or another user's).
+//! The PL/pgSQL functions every task request calls (`migrations/0008_*.sql`, `0010_*`,
+//! `0011_*`), called directly with the argument types the components bind: a write that lost
+//! its version race writes no event, events keep their order, a failed insert leaves nothing
+//! behind, a key or a successor is written once, the published mark commits asynchronously,
+//! and every read returns exactly one row (NULLs for a task that is missing or another
+//! user's).
 
 use todo_e2e::db::count;
 use todo_e2e::test_support::{fresh_database, TestDatabase};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -22,46 +25,69 @@ async fn with_one_task(event: Uuid) -> (TestDatabase, Client, Uuid) {
 
 /// `task_insert` of a plain pending task `id` with one `task-created` event `event`.
 async fn insert(client: &Client, id: Uuid, event: Uuid) -> Result<(), tokio_postgres::Error> {
+    call_with_task(client, "task_insert", &[], (id, id, 0), event)
+        .await
+        .map(|_| ())
+}
+
+/// `SELECT * FROM function(leading..., <a plain pending task>, <one task-created event>)`, the
+/// task being `(id, series_id, occurrence_index)`: the arguments of `task_insert` after
+/// `leading` (`task_insert_once` and `task_insert_successor` take them too).
+async fn call_with_task(
+    client: &Client,
+    function: &str,
+    leading: &[&(dyn ToSql + Sync)],
+    (id, series, occurrence): (Uuid, Uuid, i32),
+    event: Uuid,
+) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
     let no_text: Option<String> = None;
     let no_uuid: Option<Uuid> = None;
     let tags: Vec<String> = vec!["a".into()];
     let now = "2026-12-07T10:00:00.000000Z";
+    let (event_ids, topics, users, subjects, payloads) = (
+        vec![event.to_string()],
+        vec!["task-created".to_string()],
+        vec![USER.to_string()],
+        vec![id.to_string()],
+        vec![r#"{"n": 0}"#.to_string()],
+    );
+    let task: [&(dyn ToSql + Sync); 27] = [
+        &id,
+        &USER,
+        &"First",
+        &no_text,
+        &"medium",
+        &"work",
+        &"pending",
+        &no_text,
+        &now,
+        &now,
+        &no_text,
+        &no_text,
+        &no_text,
+        &no_uuid,
+        &no_text,
+        &false,
+        &tags,
+        &"UTC",
+        &1i64,
+        &occurrence,
+        &series,
+        &no_text,
+        &event_ids,
+        &topics,
+        &users,
+        &subjects,
+        &payloads,
+    ];
+    let args: Vec<&(dyn ToSql + Sync)> = leading.iter().copied().chain(task).collect();
+    let placeholders: Vec<String> = (1..=args.len()).map(|i| format!("${i}")).collect();
     client
         .query_one(
-            "SELECT task_insert($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-             $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)",
-            &[
-                &id,
-                &USER,
-                &"First",
-                &no_text,
-                &"medium",
-                &"work",
-                &"pending",
-                &no_text,
-                &now,
-                &now,
-                &no_text,
-                &no_text,
-                &no_text,
-                &no_uuid,
-                &no_text,
-                &false,
-                &tags,
-                &"UTC",
-                &1i64,
-                &0i32,
-                &id,
-                &no_text,
-                &vec![event.to_string()],
-                &vec!["task-created".to_string()],
-                &vec![USER.to_string()],
-                &vec![id.to_string()],
-                &vec![r#"{"n": 0}"#.to_string()],
-            ],
+            &format!("SELECT * FROM {function}({})", placeholders.join(", ")),
+            &args,
         )
         .await
-        .map(|_| ())
 }
 
 /// `task_update` of task `id` (expected at `expected`) to title `title`, with `events` as
@@ -366,4 +392,94 @@ async fn task_delete_writes_its_event_only_when_it_deleted() {
         (&serde_json::json!(true), &json["title"])
     );
     assert_eq!(count(&client, "SELECT count(*) FROM tasks", &[]).await, 0);
+}
+
+#[tokio::test]
+async fn task_insert_once_writes_a_key_once_and_then_answers_its_first_response() {
+    let db = fresh_database().await;
+    let client = db.connect().await;
+    let response = serde_json::json!({"id": "first"});
+    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+    let row = call_with_task(
+        &client,
+        "task_insert_once",
+        &[&"key-1", &"hash-1", &response],
+        (first, first, 0),
+        Uuid::now_v7(),
+    )
+    .await
+    .unwrap();
+    assert!(row.get::<_, bool>("inserted"));
+    assert_eq!(row.get::<_, Option<String>>("first_response"), None);
+    // The same key again, with another body and task: nothing is written, the first answer is.
+    let row = call_with_task(
+        &client,
+        "task_insert_once",
+        &[&"key-1", &"hash-2", &serde_json::json!({"id": "second"})],
+        (second, second, 0),
+        Uuid::now_v7(),
+    )
+    .await
+    .unwrap();
+    assert!(!row.get::<_, bool>("inserted"));
+    let first_response: serde_json::Value =
+        serde_json::from_str(&row.get::<_, String>("first_response")).unwrap();
+    assert_eq!(first_response, serde_json::json!(["hash-1", 201, response]));
+    assert_eq!(count(&client, "SELECT count(*) FROM tasks", &[]).await, 1);
+    assert_eq!(count(&client, "SELECT count(*) FROM events", &[]).await, 1);
+    // A failed insert takes its key with it.
+    let failed = call_with_task(
+        &client,
+        "task_insert_once",
+        &[&"key-2", &"hash-3", &response],
+        (first, first, 0),
+        Uuid::now_v7(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        failed.code(),
+        Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM idempotency_keys", &[]).await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn task_insert_successor_writes_one_successor_per_occurrence_ever() {
+    let db = fresh_database().await;
+    let client = db.connect().await;
+    let series = Uuid::now_v7();
+    let (successor, again) = (Uuid::now_v7(), Uuid::now_v7());
+    let written: bool = call_with_task(
+        &client,
+        "task_insert_successor",
+        &[],
+        (successor, series, 1),
+        Uuid::now_v7(),
+    )
+    .await
+    .unwrap()
+    .get(0);
+    assert!(written);
+    // The user deletes the successor; a re-delivered completion must not re-create it.
+    client
+        .execute("DELETE FROM tasks WHERE id = $1", &[&successor])
+        .await
+        .unwrap();
+    let written: bool = call_with_task(
+        &client,
+        "task_insert_successor",
+        &[],
+        (again, series, 1),
+        Uuid::now_v7(),
+    )
+    .await
+    .unwrap()
+    .get(0);
+    assert!(!written);
+    assert_eq!(count(&client, "SELECT count(*) FROM tasks", &[]).await, 0);
+    assert_eq!(count(&client, "SELECT count(*) FROM events", &[]).await, 1);
 }
