@@ -34,15 +34,18 @@
 -- array of up to `p_limit` tasks, whether more follow, and the last task's sort key (in the
 -- column of its type) and id for the next cursor, NULL when no more follow.
 
+-- The sort key of a `tasks t` row as the index of each sort has it (used below, then dropped).
 CREATE FUNCTION task_list_sort_key(p_sort text) RETURNS text
     LANGUAGE sql IMMUTABLE
-    RETURN CASE p_sort
+    AS $$
+    SELECT CASE p_sort
         WHEN 'createdAt' THEN 't.created_at'
         WHEN 'updatedAt' THEN 't.updated_at'
         WHEN 'dueDate' THEN 't.due_date'
         WHEN 'priority' THEN '(CASE t.priority WHEN ''low'' THEN 0 WHEN ''medium'' THEN 1 ELSE 2 END)'
         WHEN 'title' THEN '(t.title COLLATE task_title)'
-    END;
+    END
+$$;
 
 DO $generate$
 DECLARE
