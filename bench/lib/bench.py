@@ -37,7 +37,9 @@ HOST_PROFILE = os.environ.get("BENCH_HOST_PROFILE", "release")
 HOST_BIN = os.environ.get("TODO_HOST_BIN") or str(REPO / f"target/{HOST_PROFILE}/todo-host")
 BENCH = REPO / "bench"
 LUA = BENCH / "lib" / "api.lua"
-PG_OPTS = "-c synchronous_commit=off"
+# synchronous_commit=off: measure CPU and protocol work, not the disk's flush latency
+# (--durable: PostgreSQL's default, on).
+PG_OPTS = {False: "-c synchronous_commit=off", True: "-c synchronous_commit=on"}
 
 
 def log(msg):
@@ -49,8 +51,9 @@ def log(msg):
 class Infra:
     """Throw-away PostgreSQL and Redis from scripts/lib.sh, the host processes."""
 
-    def __init__(self, work):
+    def __init__(self, work, pg_opts):
         self.work = work
+        self.pg_opts = pg_opts
         self.pg = None
         self.redis_pid = None
         self.procs = []
@@ -59,7 +62,7 @@ class Infra:
         out = subprocess.run(
             ["bash", "-c", f"set -e; source '{REPO}/scripts/lib.sh'; {script}"],
             check=True, capture_output=True, text=True,
-            env={**os.environ, "PG_EXTRA_OPTS": PG_OPTS},
+            env={**os.environ, "PG_EXTRA_OPTS": self.pg_opts},
         )
         values = {}
         for line in out.stdout.splitlines():
@@ -82,7 +85,7 @@ class Infra:
         self.db_url = f"postgres://postgres@127.0.0.1:{self.pg_port}/todo"
         subprocess.run([str(REPO / "target/debug/todo-migrate"), "--dir", str(REPO / "migrations"),
                         self.db_url], check=True, capture_output=True)
-        log(f"PostgreSQL 127.0.0.1:{self.pg_port} ({PG_OPTS}), Redis 127.0.0.1:{self.redis_port}")
+        log(f"PostgreSQL 127.0.0.1:{self.pg_port} ({self.pg_opts}), Redis 127.0.0.1:{self.redis_port}")
 
     def psql(self, sql):
         out = subprocess.run([f"{self.pg['PG_BINDIR']}/psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
@@ -591,7 +594,6 @@ def parse_auth(value):
 
 
 def main():
-    global PG_OPTS
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 s per measurement, 4 connections, 300 tasks, no helper scripts")
@@ -650,10 +652,8 @@ def main():
               "generator": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0:1],
               "scenarios": {}, "host_overhead": {}, "events": {}, "notes": []}
 
-    if a.durable:
-        PG_OPTS = "-c synchronous_commit=on"
-    result["postgresql_options"] = PG_OPTS
-    infra = Infra(work)
+    result["postgresql_options"] = PG_OPTS[a.durable]
+    infra = Infra(work, PG_OPTS[a.durable])
     jwks_server = None
     try:
         if a.auth_micro_only:

@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import REPO, BENCH, HOST_PROFILE, Infra, Client, hs256_token, log, seed  # noqa: E402
+from bench import REPO, BENCH, HOST_PROFILE, PG_OPTS, Infra, Client, hs256_token, log, seed  # noqa: E402
 
 INTERFACES = ["variables", "key_value", "pg", "redis", "outbound_http"]
 SHORT = {"variables": "var", "key_value": "kv", "pg": "pg", "redis": "redis", "outbound_http": "http"}
@@ -104,7 +104,7 @@ def main():
     out_path = Path(a.out) if a.out else BENCH / "results" / f"host-calls-{stamp}.json"
     work = Path(tempfile.mkdtemp(prefix="todo-host-calls."))
     calls_file = work / "calls.jsonl"
-    infra = Infra(work)
+    infra = Infra(work, PG_OPTS[False])
     rows = []
     try:
         infra.start()

@@ -8,11 +8,12 @@
 //! into [`StoredTask`]. Every query returns exactly one row (Spin 4.0.0-4.0.2 never answer a
 //! query without rows): a task or NULL, a page as one JSON array, stats as one aggregate.
 //!
-//! The statements of every single-task request (read, read-modify-write, create without a key,
-//! delete, marking events published), of the stats (`0008_*`) and of a list page (`0009_*`)
-//! are PL/pgSQL functions: Spin prepares every statement afresh, so PostgreSQL would otherwise
-//! parse and plan each of them per request; a function's statements are planned once per
-//! pooled connection, and the request plans only the call.
+//! Every statement is a call of a PL/pgSQL function: single-task reads, read-modify-writes,
+//! creates without a key, deletes, marking events published and the stats (`0008_*`), a list
+//! page (`0009_*`), creates with a key and recurring successors (`0011_*`). Spin prepares every
+//! statement afresh, so PostgreSQL would otherwise parse and plan each of them per request; a
+//! function's statements are planned once per pooled connection, and the request plans only
+//! the call.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -149,8 +150,8 @@ pub fn load_json(db: &Db, user: &str, id: Uuid) -> Result<Option<(String, i64)>,
     }
 }
 
-/// Every column of `stored`, in the order of `INSERT INTO tasks` below and of the arguments of
-/// `task_insert` (`migrations/0008_*.sql`); instants as RFC 3339 text.
+/// Every column of `stored`, in the order of the arguments of `task_insert`
+/// (`migrations/0008_*.sql`); instants as RFC 3339 text.
 fn task_columns(stored: &StoredTask) -> Vec<ParameterValue> {
     let t = &stored.task;
     let mut columns = vec![param::uuid(t.id), param::text(&t.user_id)];

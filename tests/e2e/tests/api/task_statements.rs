@@ -394,30 +394,43 @@ async fn task_delete_writes_its_event_only_when_it_deleted() {
     assert_eq!(count(&client, "SELECT count(*) FROM tasks", &[]).await, 0);
 }
 
+/// `task_insert_once` of task `id` under `key`, for a body hashed `hash` whose first response
+/// would be `response`.
+async fn insert_once(
+    client: &Client,
+    key: &str,
+    hash: &str,
+    response: &serde_json::Value,
+    id: Uuid,
+) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
+    call_with_task(
+        client,
+        "task_insert_once",
+        &[&key, &hash, response],
+        (id, id, 0),
+        Uuid::now_v7(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn task_insert_once_writes_a_key_once_and_then_answers_its_first_response() {
     let db = fresh_database().await;
     let client = db.connect().await;
     let response = serde_json::json!({"id": "first"});
     let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
-    let row = call_with_task(
-        &client,
-        "task_insert_once",
-        &[&"key-1", &"hash-1", &response],
-        (first, first, 0),
-        Uuid::now_v7(),
-    )
-    .await
-    .unwrap();
+    let row = insert_once(&client, "key-1", "hash-1", &response, first)
+        .await
+        .unwrap();
     assert!(row.get::<_, bool>("inserted"));
     assert_eq!(row.get::<_, Option<String>>("first_response"), None);
     // The same key again, with another body and task: nothing is written, the first answer is.
-    let row = call_with_task(
+    let row = insert_once(
         &client,
-        "task_insert_once",
-        &[&"key-1", &"hash-2", &serde_json::json!({"id": "second"})],
-        (second, second, 0),
-        Uuid::now_v7(),
+        "key-1",
+        "hash-2",
+        &serde_json::json!({"id": "second"}),
+        second,
     )
     .await
     .unwrap();
@@ -428,15 +441,9 @@ async fn task_insert_once_writes_a_key_once_and_then_answers_its_first_response(
     assert_eq!(count(&client, "SELECT count(*) FROM tasks", &[]).await, 1);
     assert_eq!(count(&client, "SELECT count(*) FROM events", &[]).await, 1);
     // A failed insert takes its key with it.
-    let failed = call_with_task(
-        &client,
-        "task_insert_once",
-        &[&"key-2", &"hash-3", &response],
-        (first, first, 0),
-        Uuid::now_v7(),
-    )
-    .await
-    .unwrap_err();
+    let failed = insert_once(&client, "key-2", "hash-3", &response, first)
+        .await
+        .unwrap_err();
     assert_eq!(
         failed.code(),
         Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
@@ -447,39 +454,33 @@ async fn task_insert_once_writes_a_key_once_and_then_answers_its_first_response(
     );
 }
 
+/// `task_insert_successor` of task `id`, occurrence 1 of `series`: whether it was written.
+async fn insert_successor(client: &Client, id: Uuid, series: Uuid) -> bool {
+    call_with_task(
+        client,
+        "task_insert_successor",
+        &[],
+        (id, series, 1),
+        Uuid::now_v7(),
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
 #[tokio::test]
 async fn task_insert_successor_writes_one_successor_per_occurrence_ever() {
     let db = fresh_database().await;
     let client = db.connect().await;
     let series = Uuid::now_v7();
     let (successor, again) = (Uuid::now_v7(), Uuid::now_v7());
-    let written: bool = call_with_task(
-        &client,
-        "task_insert_successor",
-        &[],
-        (successor, series, 1),
-        Uuid::now_v7(),
-    )
-    .await
-    .unwrap()
-    .get(0);
-    assert!(written);
+    assert!(insert_successor(&client, successor, series).await);
     // The user deletes the successor; a re-delivered completion must not re-create it.
     client
         .execute("DELETE FROM tasks WHERE id = $1", &[&successor])
         .await
         .unwrap();
-    let written: bool = call_with_task(
-        &client,
-        "task_insert_successor",
-        &[],
-        (again, series, 1),
-        Uuid::now_v7(),
-    )
-    .await
-    .unwrap()
-    .get(0);
-    assert!(!written);
+    assert!(!insert_successor(&client, again, series).await);
     assert_eq!(count(&client, "SELECT count(*) FROM tasks", &[]).await, 0);
     assert_eq!(count(&client, "SELECT count(*) FROM events", &[]).await, 1);
 }
